@@ -1,0 +1,2 @@
+//! wend-ckpt
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! wend-cluster
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! wend-daemon
+#![forbid(unsafe_code)]

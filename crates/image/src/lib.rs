@@ -1,0 +1,2 @@
+//! wend-image
+#![forbid(unsafe_code)]

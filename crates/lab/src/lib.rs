@@ -1,0 +1,2 @@
+//! wend-lab
+#![forbid(unsafe_code)]

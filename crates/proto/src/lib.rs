@@ -1,0 +1,2 @@
+//! wend-proto
+#![forbid(unsafe_code)]

@@ -1,0 +1,10 @@
+//! `wend checkpoint`.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`wend checkpoint` is not built yet")
+}

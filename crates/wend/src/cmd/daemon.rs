@@ -1,0 +1,10 @@
+//! `wend daemon`.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`wend daemon` is not built yet")
+}

@@ -1,0 +1,10 @@
+//! `wend keygen`.
+
+use std::process::ExitCode;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`wend keygen` is not built yet")
+}
