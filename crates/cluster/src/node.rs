@@ -1,0 +1,730 @@
+//! [`ClusterNode`]: one member's protocol state machine, without I/O.
+//!
+//! The daemon feeds it datagrams and the time, and sends what it drains:
+//!
+//! ```text
+//! loop {
+//!     recv (from, bytes) or sleep until node.next_deadline()
+//!     node.handle_datagram(from, &bytes, now)   // errors: count, log at debug
+//!     node.tick(now)
+//!     for (to, bytes) in node.drain_outgoing() { socket.send_to(bytes, to) }
+//!     for event in node.drain_events() { ... }
+//! }
+//! ```
+//!
+//! `now` is any monotonic clock as a `Duration` since a fixed origin
+//! (the daemon passes `start.elapsed()`, the simulator its simulated time).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::time::Duration;
+
+use foca::{AccumulatingRuntime, Foca, NoCustomBroadcast, OwnedNotification, State, Timer};
+use rand::rngs::{StdRng, SysRng};
+use rand::{Rng, RngExt, SeedableRng};
+
+use crate::codec::WireCodec;
+use crate::config::ClusterConfig;
+use crate::error::{ClusterError, DecodeError};
+use crate::identity::NodeId;
+use crate::key::ClusterKey;
+use crate::load::{is_significant_change, LoadVector, LocalLoad};
+use crate::message::{Announcement, Message};
+use crate::seal::{DatagramKind, Sealer, SEAL_OVERHEAD};
+use crate::table::LoadTable;
+
+type Swim = Foca<NodeId, WireCodec, StdRng, NoCustomBroadcast>;
+
+/// A member's state as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberState {
+    /// Answers probes.
+    Alive,
+    /// Missed a probe; declared dead unless it refutes in time.
+    Suspect,
+    /// Declared dead by the failure detector (crashed or unreachable).
+    Dead,
+    /// Announced its departure (graceful leave).
+    Left,
+}
+
+impl MemberState {
+    /// Lowercase name for displays and JSON (`alive`, `suspect`, `dead`, `left`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberState::Alive => "alive",
+            MemberState::Suspect => "suspect",
+            MemberState::Dead => "dead",
+            MemberState::Left => "left",
+        }
+    }
+}
+
+/// One row of [`ClusterNode::members`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberView {
+    /// Identity (address and generation).
+    pub id: NodeId,
+    /// Name from its load vector (empty until a vector arrived).
+    pub name: String,
+    /// Membership state.
+    pub state: MemberState,
+    /// Whether this row is the local node.
+    pub is_self: bool,
+    /// Its freshest load vector, if any arrived.
+    pub load: Option<LoadVector>,
+    /// How long ago (local time) that vector arrived.
+    pub load_age: Option<Duration>,
+}
+
+/// Something the daemon may want to log or react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterEvent {
+    /// This node is known by at least one member (joined the cluster).
+    Joined,
+    /// Every known member is gone; this node is alone.
+    Isolated,
+    /// The cluster had declared this node dead; it rejoined as `id`.
+    Rejoined {
+        /// The new identity.
+        id: NodeId,
+    },
+    /// A member became active.
+    MemberUp {
+        /// Its identity.
+        id: NodeId,
+    },
+    /// A member restarted (or renewed itself) with a new generation.
+    MemberRestarted {
+        /// The identity it had.
+        old: NodeId,
+        /// The identity it has now.
+        new: NodeId,
+    },
+    /// A member went away: `Dead` (detected) or `Left` (announced).
+    MemberDown {
+        /// Its identity.
+        id: NodeId,
+        /// `Dead` or `Left`.
+        state: MemberState,
+    },
+    /// A member announced its departure (may come before or after `MemberDown`).
+    MemberLeft {
+        /// Its identity.
+        id: NodeId,
+    },
+}
+
+/// Traffic and work counters of one node (for `wend nodes`, logs, benchmarks).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Bytes sent (sealed, as on the wire).
+    pub bytes_sent: u64,
+    /// Datagrams received.
+    pub datagrams_received: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Datagrams refused (undecodable, unauthentic, refused by foca).
+    pub rejected: u64,
+    /// Load vectors decoded from peers.
+    pub vectors_received: u64,
+    /// Of those, how many were news.
+    pub vectors_merged: u64,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Due {
+    at: Duration,
+    seq: u64,
+}
+
+/// One cluster member's protocol core: SWIM membership (foca), load-vector
+/// dissemination and sealing. Does no I/O; see the module docs for the loop.
+pub struct ClusterNode {
+    config: ClusterConfig,
+    sealer: Sealer,
+    rng: StdRng,
+    swim: Swim,
+    runtime: AccumulatingRuntime<NodeId>,
+    timers: BinaryHeap<Reverse<Due>>,
+    timer_events: HashMap<u64, Timer<NodeId>>,
+    timer_seq: u64,
+    active: Vec<NodeId>,
+    active_index: HashMap<SocketAddr, usize>,
+    table: LoadTable,
+    local: LocalLoad,
+    version: u32,
+    published: Option<(LocalLoad, Duration)>,
+    next_gossip: Duration,
+    next_sync: Duration,
+    next_anti_entropy: Duration,
+    left: bool,
+    outgoing: Vec<(SocketAddr, Vec<u8>)>,
+    events: Vec<ClusterEvent>,
+    stats: NodeStats,
+    now: Duration,
+}
+
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode")
+            .field("id", self.swim.identity())
+            .field("members", &self.active.len())
+            .finish()
+    }
+}
+
+impl ClusterNode {
+    /// A node whose randomness (nonces, peer choice) comes from the OS.
+    pub fn new(config: ClusterConfig, key: &ClusterKey) -> Result<Self, ClusterError> {
+        let rng = StdRng::try_from_rng(&mut SysRng)
+            .map_err(|e| ClusterError::Config(format!("no OS randomness: {e}")))?;
+        Self::with_rng(config, key, rng)
+    }
+
+    /// A node with a seeded random generator: for the simulator and tests
+    /// only (nonces become predictable across runs with the same seed).
+    pub fn new_seeded(
+        config: ClusterConfig,
+        key: &ClusterKey,
+        seed: u64,
+    ) -> Result<Self, ClusterError> {
+        Self::with_rng(config, key, StdRng::seed_from_u64(seed))
+    }
+
+    fn with_rng(
+        config: ClusterConfig,
+        key: &ClusterKey,
+        mut rng: StdRng,
+    ) -> Result<Self, ClusterError> {
+        if config.max_datagram < 512 || config.max_datagram > 65_000 {
+            return Err(ClusterError::Config(format!(
+                "max_datagram {} must be between 512 and 65000",
+                config.max_datagram
+            )));
+        }
+        if config.gossip_interval.is_zero() || config.gossip_fanout == 0 {
+            return Err(ClusterError::Config(
+                "gossip_interval and gossip_fanout must be positive".into(),
+            ));
+        }
+        let size = NonZeroU32::new(config.expected_size.max(1)).expect("max(1) is non-zero");
+        let mut swim_config = foca::Config::new_lan(size);
+        swim_config.max_packet_size = NonZeroUsize::new(config.max_datagram - SEAL_OVERHEAD - 1)
+            .expect("max_datagram checked above");
+        swim_config.remove_down_after = Some(config.forget_down_after);
+        let swim_rng = StdRng::seed_from_u64(rng.next_u64());
+        let id = NodeId::new(config.addr, config.generation);
+        let swim = Foca::new(id, swim_config, swim_rng, WireCodec);
+        let local = config.initial_load.clone();
+        let mut node = Self {
+            sealer: Sealer::new(key),
+            rng,
+            swim,
+            runtime: AccumulatingRuntime::new(),
+            timers: BinaryHeap::new(),
+            timer_events: HashMap::new(),
+            timer_seq: 0,
+            active: Vec::new(),
+            active_index: HashMap::new(),
+            table: LoadTable::default(),
+            local,
+            version: 0,
+            published: None,
+            next_gossip: Duration::ZERO,
+            next_sync: Duration::ZERO,
+            next_anti_entropy: config.anti_entropy_interval,
+            left: false,
+            outgoing: Vec::new(),
+            events: Vec::new(),
+            stats: NodeStats::default(),
+            now: Duration::ZERO,
+            config,
+        };
+        node.publish(Duration::ZERO);
+        Ok(node)
+    }
+
+    /// This node's current identity (the generation changes on a rejoin).
+    pub fn id(&self) -> NodeId {
+        *self.swim.identity()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Traffic and work counters.
+    pub fn stats(&self) -> NodeStats {
+        self.stats
+    }
+
+    /// Number of active members besides this node.
+    pub fn active_members(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Number of load vectors known (this node's own included).
+    pub fn known_loads(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The freshest load vector known for `addr`.
+    pub fn load_of(&self, addr: &SocketAddr) -> Option<&LoadVector> {
+        self.table.get(addr).map(|e| &e.vector)
+    }
+
+    /// Whether [`ClusterNode::leave`] was called.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// Asks the member at `seed` to let this node in. Call for each seed and
+    /// for each address discovery finds; joining twice is harmless.
+    pub fn join(&mut self, seed: SocketAddr, now: Duration) -> Result<(), ClusterError> {
+        self.now = now;
+        if self.left {
+            return Err(ClusterError::InvalidState(
+                "this node has left the cluster; create a new node to rejoin",
+            ));
+        }
+        if seed == self.config.addr {
+            return Ok(());
+        }
+        let res = self.swim.announce(NodeId::new(seed, 0), &mut self.runtime);
+        self.flush_swim();
+        res.map_err(|e| ClusterError::Membership(e.to_string()))
+    }
+
+    /// Handles one received datagram. Errors mean the datagram was refused
+    /// (foreign, unauthentic, malformed, stale); nothing changed then except
+    /// the `rejected` counter.
+    pub fn handle_datagram(
+        &mut self,
+        from: SocketAddr,
+        data: &[u8],
+        now: Duration,
+    ) -> Result<(), ClusterError> {
+        self.now = now;
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += data.len() as u64;
+        let res = self.handle_inner(from, data);
+        if res.is_err() {
+            self.stats.rejected += 1;
+        }
+        res
+    }
+
+    fn handle_inner(&mut self, _from: SocketAddr, data: &[u8]) -> Result<(), ClusterError> {
+        if self.left {
+            return Ok(());
+        }
+        if data.len() > self.config.max_datagram.max(1400) + 64 {
+            return Err(DecodeError::TooLarge {
+                len: data.len(),
+                max: self.config.max_datagram,
+            }
+            .into());
+        }
+        let plain = self.sealer.open(DatagramKind::Cluster, data)?;
+        match Message::decode(&plain)? {
+            Message::Membership(bytes) => {
+                let res = self.swim.handle_data(bytes, &mut self.runtime);
+                self.flush_swim();
+                res.map_err(|e| ClusterError::Membership(e.to_string()))
+            }
+            Message::LoadGossip { vectors, .. } => {
+                self.merge_vectors(vectors);
+                Ok(())
+            }
+            Message::SyncReply { vectors, .. } => {
+                self.merge_vectors(vectors);
+                Ok(())
+            }
+            Message::SyncRequest { sender, .. } => {
+                if sender.addr != self.config.addr {
+                    self.answer_sync(sender.addr);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs everything due at `now`: foca timers, rumour pushes, table pulls,
+    /// periodic and pending publications. Call at least by `next_deadline`.
+    pub fn tick(&mut self, now: Duration) {
+        self.now = now;
+        if self.left {
+            return;
+        }
+        while let Some(Reverse(due)) = self.timers.peek() {
+            if due.at > now {
+                break;
+            }
+            let seq = due.seq;
+            self.timers.pop();
+            if let Some(timer) = self.timer_events.remove(&seq) {
+                // Timer errors (e.g. a probe cycle cut short by a rejoin) are
+                // foca's own bookkeeping; it recovers on the next cycle.
+                let _ = self.swim.handle_timer(timer, &mut self.runtime);
+                self.flush_swim();
+            }
+        }
+        self.maybe_publish(now);
+        if now >= self.next_gossip {
+            self.next_gossip = now + self.config.gossip_interval;
+            self.push_rumours();
+        }
+        if now >= self.next_sync {
+            self.next_sync = now + self.config.sync_interval;
+            let missing = self
+                .active
+                .iter()
+                .any(|m| self.table.get(&m.addr).is_none());
+            if missing || now >= self.next_anti_entropy {
+                self.next_anti_entropy = now + self.config.anti_entropy_interval;
+                self.request_sync();
+            }
+        }
+    }
+
+    /// When `tick` should next be called.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        if self.left {
+            return None;
+        }
+        let timer = self.timers.peek().map(|Reverse(d)| d.at);
+        let periodic = self.next_gossip.min(self.next_sync);
+        Some(timer.map_or(periodic, |t| t.min(periodic)))
+    }
+
+    /// Records the latest local measurement; it is published at once when it
+    /// differs significantly from the last publication (at most once per
+    /// `min_publish_interval`), else with the next periodic refresh.
+    pub fn set_local_load(&mut self, load: LocalLoad, now: Duration) {
+        self.now = now;
+        self.local = load;
+        self.maybe_publish(now);
+    }
+
+    /// Leaves the cluster gracefully: publishes a last vector marked
+    /// `leaving`, tells `leave_fanout` members directly and lets foca
+    /// announce the departure. Drain and send the outgoing datagrams before
+    /// closing the socket; the node is inert afterwards.
+    pub fn leave(&mut self, now: Duration) {
+        self.now = now;
+        if self.left {
+            return;
+        }
+        self.local.accepting = false;
+        self.version = self.version.wrapping_add(1);
+        let vector = self.local_vector(true);
+        self.table.merge(vector.clone(), now, 0);
+        let targets = self.choose_active(self.config.leave_fanout);
+        for to in targets {
+            self.send_message(
+                to.addr,
+                &Message::LoadGossip {
+                    sender: self.id(),
+                    vectors: vec![vector.clone()],
+                },
+            );
+        }
+        let _ = self.swim.leave_cluster(&mut self.runtime);
+        self.flush_swim();
+        self.left = true;
+    }
+
+    /// Takes the datagrams to send, as `(destination, sealed bytes)`.
+    pub fn drain_outgoing(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
+        std::mem::take(&mut self.outgoing)
+    }
+
+    /// Takes the events since the last call.
+    pub fn drain_events(&mut self) -> Vec<ClusterEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Every member this node knows (itself first), with state and load.
+    pub fn members(&self) -> Vec<MemberView> {
+        let mut out = Vec::with_capacity(self.swim.iter_membership_state().len() + 1);
+        let me = self.id();
+        out.push(self.view(
+            me,
+            if self.left {
+                MemberState::Left
+            } else {
+                MemberState::Alive
+            },
+            true,
+        ));
+        for m in self.swim.iter_membership_state() {
+            let state = match m.state() {
+                State::Alive => MemberState::Alive,
+                State::Suspect => MemberState::Suspect,
+                State::Down => MemberState::Dead,
+            };
+            out.push(self.view(*m.id(), state, false));
+        }
+        out
+    }
+
+    fn view(&self, id: NodeId, state: MemberState, is_self: bool) -> MemberView {
+        let entry = self
+            .table
+            .get(&id.addr)
+            .filter(|e| e.vector.id.generation >= id.generation);
+        let state = match entry {
+            Some(e) if e.vector.leaving && e.vector.id.generation == id.generation => {
+                MemberState::Left
+            }
+            _ => state,
+        };
+        MemberView {
+            id,
+            name: entry.map(|e| e.vector.name.clone()).unwrap_or_default(),
+            state,
+            is_self,
+            load: entry.map(|e| e.vector.clone()),
+            load_age: entry.map(|e| self.now.saturating_sub(e.received_at)),
+        }
+    }
+
+    /// A sealed discovery announcement of this node, to multicast.
+    pub fn discovery_announcement(&mut self) -> Vec<u8> {
+        let a = Announcement {
+            id: self.id(),
+            name: self.config.name.clone(),
+        };
+        self.sealer
+            .seal(DatagramKind::Discovery, &a.encode(), &mut self.rng)
+    }
+
+    /// Handles a received discovery announcement: opens it and joins the
+    /// announced node if it is not a known active member. Returns the
+    /// announcement (for logging) or why it was refused.
+    pub fn handle_discovery(
+        &mut self,
+        data: &[u8],
+        now: Duration,
+    ) -> Result<Announcement, ClusterError> {
+        self.now = now;
+        let plain = self.sealer.open(DatagramKind::Discovery, data)?;
+        let a = Announcement::decode(&plain)?;
+        if a.id.addr != self.config.addr
+            && !self.active_index.contains_key(&a.id.addr)
+            && !self.left
+        {
+            self.join(a.id.addr, now)?;
+        }
+        Ok(a)
+    }
+
+    fn local_vector(&self, leaving: bool) -> LoadVector {
+        LoadVector {
+            name: self.config.name.clone(),
+            id: self.id(),
+            version: self.version,
+            load: self.local.clone(),
+            leaving,
+        }
+    }
+
+    fn publish(&mut self, now: Duration) {
+        self.version = self.version.wrapping_add(1);
+        let v = self.local_vector(false);
+        let tx = self.config.rumour_tx();
+        self.table.merge(v, now, tx);
+        self.published = Some((self.local.clone(), now));
+    }
+
+    fn maybe_publish(&mut self, now: Duration) {
+        let Some((published, at)) = &self.published else {
+            self.publish(now);
+            return;
+        };
+        let since = now.saturating_sub(*at);
+        let due = since >= self.config.refresh_interval
+            || (since >= self.config.min_publish_interval
+                && is_significant_change(published, &self.local, &self.config.thresholds));
+        if due {
+            self.publish(now);
+        }
+    }
+
+    fn merge_vectors(&mut self, vectors: Vec<LoadVector>) {
+        let tx = self.config.rumour_tx();
+        let me = self.config.addr;
+        for v in vectors {
+            self.stats.vectors_received += 1;
+            if v.addr() == me {
+                continue;
+            }
+            let id = v.id;
+            let leaving = v.leaving;
+            let known_leaving = self
+                .table
+                .get(&id.addr)
+                .is_some_and(|e| e.vector.leaving && e.vector.id == id);
+            if self.table.merge(v, self.now, tx) {
+                self.stats.vectors_merged += 1;
+                if leaving && !known_leaving {
+                    self.events.push(ClusterEvent::MemberLeft { id });
+                }
+            }
+        }
+    }
+
+    fn push_rumours(&mut self) {
+        if self.table.hot_len() == 0 || self.active.is_empty() {
+            return;
+        }
+        let me = self.id();
+        let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
+        for to in self.choose_active(self.config.gossip_fanout) {
+            let vectors = self.table.take_hot(budget);
+            if vectors.is_empty() {
+                break;
+            }
+            self.send_message(
+                to.addr,
+                &Message::LoadGossip {
+                    sender: me,
+                    vectors,
+                },
+            );
+        }
+    }
+
+    fn request_sync(&mut self) {
+        if let Some(to) = self.choose_active(1).pop() {
+            let msg = Message::SyncRequest {
+                sender: self.id(),
+                known: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
+            };
+            self.send_message(to.addr, &msg);
+        }
+    }
+
+    fn answer_sync(&mut self, to: SocketAddr) {
+        let me = self.id();
+        let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
+        let start = self.rng.random_range(0..self.table.len().max(1));
+        for vectors in self
+            .table
+            .chunks(start, budget, self.config.max_sync_datagrams)
+        {
+            self.send_message(
+                to,
+                &Message::SyncReply {
+                    sender: me,
+                    vectors,
+                },
+            );
+        }
+    }
+
+    fn choose_active(&mut self, k: usize) -> Vec<NodeId> {
+        let n = self.active.len();
+        if k >= n {
+            return self.active.clone();
+        }
+        let mut picked: Vec<usize> = Vec::with_capacity(k);
+        while picked.len() < k {
+            let i = self.rng.random_range(0..n);
+            if !picked.contains(&i) {
+                picked.push(i);
+            }
+        }
+        picked.into_iter().map(|i| self.active[i]).collect()
+    }
+
+    fn send_message(&mut self, to: SocketAddr, msg: &Message<'_>) {
+        let sealed = self
+            .sealer
+            .seal(DatagramKind::Cluster, &msg.encode(), &mut self.rng);
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += sealed.len() as u64;
+        self.outgoing.push((to, sealed));
+    }
+
+    fn flush_swim(&mut self) {
+        while let Some((to, bytes)) = self.runtime.to_send() {
+            self.send_message(to.addr, &Message::Membership(&bytes));
+        }
+        while let Some((after, timer)) = self.runtime.to_schedule() {
+            let seq = self.timer_seq;
+            self.timer_seq += 1;
+            self.timers.push(Reverse(Due {
+                at: self.now + after,
+                seq,
+            }));
+            self.timer_events.insert(seq, timer);
+        }
+        while let Some(n) = self.runtime.to_notify() {
+            self.on_notification(n);
+        }
+    }
+
+    fn on_notification(&mut self, n: OwnedNotification<NodeId>) {
+        match n {
+            OwnedNotification::MemberUp(id) => {
+                self.activate(id);
+                self.events.push(ClusterEvent::MemberUp { id });
+            }
+            OwnedNotification::MemberDown(id) => {
+                self.deactivate(&id.addr);
+                let left = self
+                    .table
+                    .get(&id.addr)
+                    .is_some_and(|e| e.vector.leaving && e.vector.id == id);
+                let state = if left {
+                    MemberState::Left
+                } else {
+                    MemberState::Dead
+                };
+                self.events.push(ClusterEvent::MemberDown { id, state });
+            }
+            OwnedNotification::Rename(old, new) => {
+                if let Some(&i) = self.active_index.get(&old.addr) {
+                    self.active[i] = new;
+                }
+                self.events.push(ClusterEvent::MemberRestarted { old, new });
+            }
+            OwnedNotification::Active => self.events.push(ClusterEvent::Joined),
+            OwnedNotification::Idle => self.events.push(ClusterEvent::Isolated),
+            OwnedNotification::Rejoin(id) => {
+                self.events.push(ClusterEvent::Rejoined { id });
+                // A new generation: republish so peers replace the old vector.
+                self.version = 0;
+                self.publish(self.now);
+            }
+            OwnedNotification::Defunct => {
+                // Identities always renew, so foca rejoins by itself; nothing to do.
+            }
+        }
+    }
+
+    fn activate(&mut self, id: NodeId) {
+        if let Some(&i) = self.active_index.get(&id.addr) {
+            self.active[i] = id;
+        } else {
+            self.active_index.insert(id.addr, self.active.len());
+            self.active.push(id);
+        }
+    }
+
+    fn deactivate(&mut self, addr: &SocketAddr) {
+        if let Some(i) = self.active_index.remove(addr) {
+            self.active.swap_remove(i);
+            if let Some(moved) = self.active.get(i) {
+                self.active_index.insert(moved.addr, i);
+            }
+        }
+    }
+}
