@@ -40,6 +40,10 @@ pub struct ClusterConfig {
     pub anti_entropy_interval: Duration,
     /// At most this many datagrams answer one table pull.
     pub max_sync_datagrams: usize,
+    /// While no member is known, announce to a seed this often.
+    pub seed_retry_interval: Duration,
+    /// Once joined, announce to a seed this often (merges islands).
+    pub seed_reannounce_interval: Duration,
     /// Peers told directly when this node leaves.
     pub leave_fanout: usize,
     /// Forget dead and left members after this long.
@@ -65,6 +69,8 @@ impl ClusterConfig {
             sync_interval: Duration::from_secs(3),
             anti_entropy_interval: Duration::from_secs(120),
             max_sync_datagrams: 64,
+            seed_retry_interval: Duration::from_secs(1),
+            seed_reannounce_interval: Duration::from_secs(30),
             leave_fanout: 4,
             forget_down_after: Duration::from_secs(3600),
         }

@@ -163,6 +163,8 @@ pub struct ClusterNode {
     next_sync: Duration,
     next_anti_entropy: Duration,
     left: bool,
+    seeds: Vec<SocketAddr>,
+    next_seed_announce: Duration,
     outgoing: Vec<(SocketAddr, Vec<u8>)>,
     events: Vec<ClusterEvent>,
     stats: NodeStats,
@@ -239,6 +241,8 @@ impl ClusterNode {
             next_sync: Duration::ZERO,
             next_anti_entropy: config.anti_entropy_interval,
             left: false,
+            seeds: Vec::new(),
+            next_seed_announce: Duration::ZERO,
             outgoing: Vec::new(),
             events: Vec::new(),
             stats: NodeStats::default(),
@@ -285,7 +289,11 @@ impl ClusterNode {
     }
 
     /// Asks the member at `seed` to let this node in. Call for each seed and
-    /// for each address discovery finds; joining twice is harmless.
+    /// for each address discovery finds; joining twice is harmless. The node
+    /// remembers its seeds and announces itself to one again every
+    /// `seed_retry_interval` while it knows no member (the first announce may
+    /// be lost), and every `seed_reannounce_interval` after that, so islands
+    /// formed by lost announcements or partitions merge again.
     pub fn join(&mut self, seed: SocketAddr, now: Duration) -> Result<(), ClusterError> {
         self.now = now;
         if self.left {
@@ -296,6 +304,10 @@ impl ClusterNode {
         if seed == self.config.addr {
             return Ok(());
         }
+        if !self.seeds.contains(&seed) {
+            self.seeds.push(seed);
+        }
+        self.next_seed_announce = now + self.config.seed_retry_interval;
         let res = self.swim.announce(NodeId::new(seed, 0), &mut self.runtime);
         self.flush_swim();
         res.map_err(|e| ClusterError::Membership(e.to_string()))
@@ -376,6 +388,18 @@ impl ClusterNode {
             }
         }
         self.maybe_publish(now);
+        if !self.seeds.is_empty() && now >= self.next_seed_announce {
+            let alone = self.active.is_empty();
+            self.next_seed_announce = now
+                + if alone {
+                    self.config.seed_retry_interval
+                } else {
+                    self.config.seed_reannounce_interval
+                };
+            let seed = self.seeds[self.rng.random_range(0..self.seeds.len())];
+            let _ = self.swim.announce(NodeId::new(seed, 0), &mut self.runtime);
+            self.flush_swim();
+        }
         if now >= self.next_gossip {
             self.next_gossip = now + self.config.gossip_interval;
             self.push_rumours();
@@ -399,7 +423,10 @@ impl ClusterNode {
             return None;
         }
         let timer = self.timers.peek().map(|Reverse(d)| d.at);
-        let periodic = self.next_gossip.min(self.next_sync);
+        let mut periodic = self.next_gossip.min(self.next_sync);
+        if !self.seeds.is_empty() {
+            periodic = periodic.min(self.next_seed_announce);
+        }
         Some(timer.map_or(periodic, |t| t.min(periodic)))
     }
 
