@@ -1,2 +1,42 @@
-//! wend-proto
+//! wend-proto: the messages between the `wend` client commands and the local daemon, and the
+//! framing that carries them. This crate does no I/O: it turns messages into bytes and bytes
+//! (arriving in any pieces) back into messages, so the daemon, the client and the tests share
+//! one definition of the wire format.
+//!
+//! A frame on the local API is
+//!
+//! ```text
+//! offset  size  field
+//! 0       2     magic b"WD"
+//! 2       1     protocol version (API_VERSION)
+//! 3       1     message kind (see `kind`)
+//! 4       4     payload length, big-endian u32
+//! 8       len   payload: JSON (serde) for the kind
+//! ```
+//!
+//! The header layout and the error kind (`kind::ERROR`) never change between versions, so a
+//! daemon can always tell a client of another version what went wrong.
 #![forbid(unsafe_code)]
+
+pub mod api;
+pub mod frame;
+mod types;
+
+pub use api::{ApiError, ErrorCode, MessageError, Request, Response};
+pub use frame::{Frame, FrameDecoder, FrameError, API_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD};
+pub use types::{Caller, DaemonStatus, NodeInfo, NodeState};
+
+/// Message kinds, one byte in the frame header. Requests are below 0x80, replies at or above.
+pub mod kind {
+    /// Request: a snapshot of every node this daemon knows.
+    pub const NODES: u8 = 0x01;
+    /// Request: this daemon's own status.
+    pub const STATUS: u8 = 0x02;
+    // 0x10..=0x3f are reserved for process requests (issue 4: run, migrate, ps, ...).
+    /// Reply to [`NODES`].
+    pub const NODES_REPLY: u8 = 0x81;
+    /// Reply to [`STATUS`].
+    pub const STATUS_REPLY: u8 = 0x82;
+    /// Reply: the request failed; the payload is an [`crate::ApiError`]. Stable across versions.
+    pub const ERROR: u8 = 0xff;
+}
