@@ -28,10 +28,15 @@ pub struct ClusterConfig {
     /// How many times each node forwards a fresh load vector
     /// (`None`: ceil(ln(expected_size)) + 1).
     pub rumour_transmissions: Option<u8>,
-    /// Publish the local vector at least this often even if nothing changed.
+    /// Publish the local vector about this often even if nothing changed
+    /// (jittered by ±25 %).
     pub refresh_interval: Duration,
     /// Never publish the local vector more often than this.
     pub min_publish_interval: Duration,
+    /// Bytes per second per node that rumours may use if every member
+    /// published as often as allowed; raises the publication interval in
+    /// large clusters (see `ClusterNode::publish_interval`).
+    pub rumour_budget: u32,
     /// What counts as a significant change of the local load.
     pub thresholds: ChangeThresholds,
     /// While some member's load is unknown, pull a peer's table this often.
@@ -63,8 +68,9 @@ impl ClusterConfig {
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
             rumour_transmissions: None,
-            refresh_interval: Duration::from_secs(30),
+            refresh_interval: Duration::from_secs(300),
             min_publish_interval: Duration::from_secs(1),
+            rumour_budget: 6000,
             thresholds: ChangeThresholds::default(),
             sync_interval: Duration::from_secs(3),
             anti_entropy_interval: Duration::from_secs(120),

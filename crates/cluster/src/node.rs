@@ -159,6 +159,7 @@ pub struct ClusterNode {
     local: LocalLoad,
     version: u32,
     published: Option<(LocalLoad, Duration)>,
+    next_refresh: Duration,
     next_gossip: Duration,
     next_sync: Duration,
     next_anti_entropy: Duration,
@@ -237,6 +238,7 @@ impl ClusterNode {
             local,
             version: 0,
             published: None,
+            next_refresh: Duration::ZERO,
             next_gossip: Duration::ZERO,
             next_sync: Duration::ZERO,
             next_anti_entropy: config.anti_entropy_interval,
@@ -271,6 +273,11 @@ impl ClusterNode {
     /// Number of active members besides this node.
     pub fn active_members(&self) -> usize {
         self.active.len()
+    }
+
+    /// Whether the member at `addr` is active (alive or suspect) here. O(1).
+    pub fn is_active_member(&self, addr: &SocketAddr) -> bool {
+        self.active_index.contains_key(addr)
     }
 
     /// Number of load vectors known (this node's own included).
@@ -432,7 +439,8 @@ impl ClusterNode {
 
     /// Records the latest local measurement; it is published at once when it
     /// differs significantly from the last publication (at most once per
-    /// `min_publish_interval`), else with the next periodic refresh.
+    /// [`ClusterNode::publish_interval`]), else with the next periodic
+    /// refresh.
     pub fn set_local_load(&mut self, load: LocalLoad, now: Duration) {
         self.now = now;
         self.local = load;
@@ -568,6 +576,23 @@ impl ClusterNode {
         let tx = self.config.rumour_tx();
         self.table.merge(v, now, tx);
         self.published = Some((self.local.clone(), now));
+        // Jitter the refresh (0.75-1.25 x) so nodes started together do not
+        // refresh together.
+        let jitter = 0.75 + 0.5 * self.rng.random::<f64>();
+        self.next_refresh = now + self.config.refresh_interval.mul_f64(jitter);
+    }
+
+    /// The shortest time between two publications of the local vector: the
+    /// configured minimum, raised so that if every member published that
+    /// often, rumours would stay within `rumour_budget` bytes per second per
+    /// node (each publication costs about members x transmissions x 48 bytes
+    /// cluster-wide, spread over all members).
+    pub fn publish_interval(&self) -> Duration {
+        let members = (self.active.len() + 1) as f64;
+        let per_publication = members * f64::from(self.config.rumour_tx()) * 48.0;
+        let budget = f64::from(self.config.rumour_budget.max(1));
+        let budget_interval = Duration::from_secs_f64(per_publication / budget);
+        self.config.min_publish_interval.max(budget_interval)
     }
 
     fn maybe_publish(&mut self, now: Duration) {
@@ -576,8 +601,8 @@ impl ClusterNode {
             return;
         };
         let since = now.saturating_sub(*at);
-        let due = since >= self.config.refresh_interval
-            || (since >= self.config.min_publish_interval
+        let due = now >= self.next_refresh
+            || (since >= self.publish_interval()
                 && is_significant_change(published, &self.local, &self.config.thresholds));
         if due {
             self.publish(now);
@@ -587,6 +612,7 @@ impl ClusterNode {
     fn merge_vectors(&mut self, vectors: Vec<LoadVector>) {
         let tx = self.config.rumour_tx();
         let me = self.config.addr;
+        let mut introduce = Vec::new();
         for v in vectors {
             self.stats.vectors_received += 1;
             if v.addr() == me {
@@ -603,7 +629,24 @@ impl ClusterNode {
                 if leaving && !known_leaving {
                     self.events.push(ClusterEvent::MemberLeft { id });
                 }
+                let active_same =
+                    self.active_index.get(&id.addr).map(|&i| self.active[i]) == Some(id);
+                if !leaving && !active_same {
+                    introduce.push(id);
+                }
             }
+        }
+        if !introduce.is_empty() {
+            // A fresh vector proves its author was alive when it published:
+            // tell foca about authors it does not know (or knows by an older
+            // generation). foca keeps its own rules: a known-dead identity
+            // stays dead, a member that does not answer probes is suspected.
+            // Not re-broadcast as a membership update.
+            let members = introduce
+                .into_iter()
+                .map(|id| foca::Member::new(id, 0, State::Alive));
+            let _ = self.swim.apply_many(members, false, &mut self.runtime);
+            self.flush_swim();
         }
     }
 
@@ -642,10 +685,13 @@ impl ClusterNode {
         let me = self.id();
         let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
         let start = self.rng.random_range(0..self.table.len().max(1));
-        for vectors in self
+        let active = &self.active_index;
+        let chunks = self
             .table
-            .chunks(start, budget, self.config.max_sync_datagrams)
-        {
+            .chunks(start, budget, self.config.max_sync_datagrams, |v| {
+                v.addr() == me.addr || active.contains_key(&v.addr())
+            });
+        for vectors in chunks {
             self.send_message(
                 to,
                 &Message::SyncReply {

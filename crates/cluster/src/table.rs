@@ -106,7 +106,14 @@ impl LoadTable {
 
     /// All vectors in address order starting at index `start` (wrapping),
     /// each chunk at most `budget` bytes and 255 vectors, at most `max_chunks`.
-    pub fn chunks(&self, start: usize, budget: usize, max_chunks: usize) -> Vec<Vec<LoadVector>> {
+    /// Only vectors passing `keep` are included.
+    pub fn chunks(
+        &self,
+        start: usize,
+        budget: usize,
+        max_chunks: usize,
+        keep: impl Fn(&LoadVector) -> bool,
+    ) -> Vec<Vec<LoadVector>> {
         let n = self.entries.len();
         let mut chunks = Vec::new();
         if n == 0 {
@@ -119,7 +126,7 @@ impl LoadTable {
             .skip(start)
             .chain(self.entries.values().take(start));
         let (mut cur, mut used) = (Vec::new(), 0usize);
-        for e in ordered {
+        for e in ordered.filter(|e| keep(&e.vector)) {
             let len = e.vector.encoded_len();
             if !cur.is_empty() && (used + len > budget || cur.len() == 255) {
                 chunks.push(std::mem::take(&mut cur));

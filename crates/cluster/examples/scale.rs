@@ -1,0 +1,220 @@
+//! Scale benchmark of the membership and load-dissemination core on the
+//! in-memory network, in simulated time.
+//!
+//! `cargo run --release -p wend-cluster --example scale -- --nodes 1000`
+//!
+//! Phases: (1) cold start: all nodes start at once and join through one
+//! another; time until every node sees every other alive and knows its
+//! load. (2) steady state: every node publishes a significant load change
+//! every `--change-every` seconds on average; bytes and datagrams per node
+//! per second, and how long tagged changes take to reach every node.
+//! (3) a node crashes; time until every other node has declared it dead.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use wend_cluster::sim::{SimConfig, Simulator};
+use wend_cluster::{ClusterKey, LocalLoad, NodeStats};
+
+struct Args {
+    nodes: usize,
+    seed: u64,
+    steady: u64,
+    change_every: f64,
+    loss: f64,
+}
+
+fn parse() -> Args {
+    let mut a = Args {
+        nodes: 1000,
+        seed: 1,
+        steady: 60,
+        change_every: 30.0,
+        loss: 0.0,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let v = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--nodes" => a.nodes = v.parse().expect("--nodes N"),
+            "--seed" => a.seed = v.parse().expect("--seed N"),
+            "--steady" => a.steady = v.parse().expect("--steady SECONDS"),
+            "--change-every" => a.change_every = v.parse().expect("--change-every SECONDS"),
+            "--loss" => a.loss = v.parse().expect("--loss FRACTION"),
+            other => {
+                panic!("unknown flag {other}; flags: --nodes --seed --steady --change-every --loss")
+            }
+        }
+    }
+    a
+}
+
+fn totals(sim: &Simulator) -> Vec<NodeStats> {
+    (0..sim.len()).map(|i| sim.total_stats(i)).collect()
+}
+
+/// Per-node rates between two snapshots over `secs`: (mean, max) bytes sent
+/// + received, and (mean, max) datagrams received.
+fn rates(a: &[NodeStats], b: &[NodeStats], secs: f64) -> (f64, f64, f64, f64, f64) {
+    let n = a.len() as f64;
+    let mut bytes = Vec::new();
+    let mut sent = Vec::new();
+    let mut dgrams = Vec::new();
+    for (x, y) in a.iter().zip(b) {
+        sent.push((y.bytes_sent - x.bytes_sent) as f64 / secs);
+        bytes.push(
+            ((y.bytes_sent - x.bytes_sent) + (y.bytes_received - x.bytes_received)) as f64 / secs,
+        );
+        dgrams.push((y.datagrams_received - x.datagrams_received) as f64 / secs);
+    }
+    let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
+    (
+        sent.iter().sum::<f64>() / n,
+        max(&sent),
+        bytes.iter().sum::<f64>() / n,
+        dgrams.iter().sum::<f64>() / n,
+        max(&dgrams),
+    )
+}
+
+fn main() {
+    let args = parse();
+    let n = args.nodes;
+    let wall = Instant::now();
+    let key = ClusterKey::from_bytes([0x42; 32], 0);
+    let mut sim = Simulator::new(SimConfig {
+        seed: args.seed,
+        loss: args.loss,
+        record_events: false,
+        ..SimConfig::default()
+    });
+    let gossip = Simulator::default_node_config(0, n).gossip_interval;
+    for i in 0..n {
+        sim.add_node(Simulator::default_node_config(i, n), &key);
+    }
+    let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
+    for i in 1..n {
+        sim.join(i, rng.random_range(0..i));
+    }
+    println!(
+        "nodes {n}, seed {}, loss {}, rumour transmissions {}",
+        args.seed,
+        args.loss,
+        Simulator::default_node_config(0, n).rumour_tx()
+    );
+
+    // Phase 1: cold start.
+    let s0 = totals(&sim);
+    let members_at =
+        sim.run_until_cond(Duration::from_secs(600), Duration::from_millis(250), |s| {
+            (0..n).all(|i| s.node(i).unwrap().active_members() == n - 1)
+        });
+    let converged_at =
+        sim.run_until_cond(Duration::from_secs(600), Duration::from_millis(250), |s| {
+            (0..n).all(|i| s.node(i).unwrap().known_loads() == n)
+        });
+    let t1 = sim.now().as_secs_f64();
+    let s1 = totals(&sim);
+    let (sent, sent_max, both, dg, dg_max) = rates(&s0, &s1, t1);
+    match (members_at, converged_at) {
+        (Some(m), Some(c)) => println!(
+            "cold start: all members alive everywhere at {:.2} s; every load known everywhere at {:.2} s ({} gossip rounds)",
+            m.as_secs_f64(), c.as_secs_f64(), (c.as_secs_f64() / gossip.as_secs_f64()).ceil()
+        ),
+        _ => println!("cold start: did NOT converge within 600 s"),
+    }
+    println!("cold start traffic per node: sent {sent:.0} B/s (max {sent_max:.0}), sent+received {both:.0} B/s, datagrams received {dg:.1}/s (max {dg_max:.1})");
+
+    // Phase 2: steady state with load changes.
+    sim.run_for(Duration::from_secs(35));
+    let s2 = totals(&sim);
+    let t2 = sim.now();
+    let step = Duration::from_millis(500);
+    let p = step.as_secs_f64() / args.change_every;
+    let mut tagged: Vec<(usize, u32, Duration)> = Vec::new();
+    let mut delays: Vec<f64> = Vec::new();
+    let mut tag = 0u32;
+    while sim.now() < t2 + Duration::from_secs(args.steady) {
+        for i in 0..n {
+            if rng.random_bool(p) {
+                tag += 1;
+                let load = 1.0 + f64::from(tag % 1000) * 0.5 + f64::from(i as u32 % 7);
+                let l = LocalLoad {
+                    load,
+                    cpus: 4,
+                    mem_total: 8 << 30,
+                    mem_free: 4 << 30,
+                    ..Default::default()
+                };
+                sim.set_load(i, l);
+                let addr = sim.slot(i).addr;
+                let own = sim.node(i).unwrap().load_of(&addr).unwrap();
+                // Track every 7th change that was published at once.
+                if tagged.len() < 400 && tag.is_multiple_of(7) && own.load.load == load {
+                    tagged.push((i, own.version, sim.now()));
+                }
+            }
+        }
+        sim.run_for(step);
+        let now = sim.now();
+        tagged.retain(|&(i, version, at)| {
+            let addr = sim.slot(i).addr;
+            let reached = (0..n).all(|j| {
+                sim.node(j)
+                    .unwrap()
+                    .load_of(&addr)
+                    .is_some_and(|v| v.version >= version)
+            });
+            if reached {
+                delays.push((now - at).as_secs_f64());
+            }
+            !reached
+        });
+    }
+    let unfinished = tagged.len();
+    let t3 = sim.now();
+    let s3 = totals(&sim);
+    let secs = (t3 - t2).as_secs_f64();
+    let (sent, sent_max, both, dg, dg_max) = rates(&s2, &s3, secs);
+    delays.sort_by(f64::total_cmp);
+    let pct = |q: f64| {
+        delays
+            .get(((delays.len() as f64 - 1.0) * q) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!("steady state ({:.0} s, one significant change per node every {} s): sent {sent:.0} B/s per node (max {sent_max:.0}), sent+received {both:.0} B/s, datagrams received {dg:.1}/s per node (max {dg_max:.1})", secs, args.change_every);
+    println!("change propagation to every node ({} samples, 0.5 s resolution, {} still travelling at the end): median {:.2} s, p90 {:.2} s, p99 {:.2} s, max {:.2} s",
+        delays.len(), unfinished, pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+
+    // Phase 3: failure detection.
+    let victim = n / 3;
+    let addr = sim.slot(victim).addr;
+    sim.crash(victim);
+    let t4 = sim.now();
+    let detected = sim.run_until_cond(
+        t4 + Duration::from_secs(300),
+        Duration::from_millis(250),
+        |s| {
+            (0..n)
+                .filter(|&j| j != victim)
+                .all(|j| !s.node(j).unwrap().is_active_member(&addr))
+        },
+    );
+    match detected {
+        Some(t) => println!(
+            "dead node declared dead by every node after {:.2} s",
+            (t - t4).as_secs_f64()
+        ),
+        None => println!("dead node NOT detected everywhere within 300 s"),
+    }
+    println!(
+        "simulation: {} datagrams delivered, {} dropped, {} refused; wall time {:.1} s",
+        sim.delivered,
+        sim.dropped,
+        sim.refused,
+        wall.elapsed().as_secs_f64()
+    );
+}
