@@ -85,6 +85,9 @@ pub fn read_all(bytes: &[u8]) -> Result<(Meta, Contents, ImageStats), wend_image
     let mut r = ImageReader::new(bytes)?;
     let meta: Meta = r.read_meta()?;
     let mut c = Contents::default();
+    // Zero runs are expanded only once the whole image checked out: a corrupted length must
+    // not make the test itself allocate gigabytes.
+    let mut zeros = Vec::new();
     while let Some(rec) = r.next_record()? {
         match rec {
             Record::Pages { addr, data } => {
@@ -92,15 +95,16 @@ pub fn read_all(bytes: &[u8]) -> Result<(Meta, Contents, ImageStats), wend_image
                     c.memory.insert(addr + 4096 * i as u64, p.to_vec());
                 }
             }
-            Record::Zero { addr, len } => {
-                for i in 0..len / 4096 {
-                    c.memory.insert(addr + 4096 * i, vec![0; 4096]);
-                }
-            }
+            Record::Zero { addr, len } => zeros.push((addr, len)),
             Record::Blob { id, data } => c.blobs.entry(id).or_default().extend_from_slice(data),
         }
     }
     r.expect_eof()?;
+    for (addr, len) in zeros {
+        for i in 0..len / 4096 {
+            c.memory.insert(addr + 4096 * i, vec![0; 4096]);
+        }
+    }
     Ok((meta, c, *r.stats()))
 }
 
