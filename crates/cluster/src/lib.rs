@@ -20,6 +20,7 @@
 pub mod codec;
 mod config;
 mod error;
+pub mod fuzzing;
 mod identity;
 mod key;
 pub mod load;

@@ -165,6 +165,7 @@ pub struct ClusterNode {
     next_anti_entropy: Duration,
     left: bool,
     seeds: Vec<SocketAddr>,
+    sync_answered: HashMap<SocketAddr, Duration>,
     next_seed_announce: Duration,
     outgoing: Vec<(SocketAddr, Vec<u8>)>,
     events: Vec<ClusterEvent>,
@@ -244,6 +245,7 @@ impl ClusterNode {
             next_anti_entropy: config.anti_entropy_interval,
             left: false,
             seeds: Vec::new(),
+            sync_answered: HashMap::new(),
             next_seed_announce: Duration::ZERO,
             outgoing: Vec::new(),
             events: Vec::new(),
@@ -682,6 +684,19 @@ impl ClusterNode {
     }
 
     fn answer_sync(&mut self, to: SocketAddr) {
+        // At most one answer per asker per half sync interval: a replayed
+        // request cannot make this node flood the asker.
+        let min_gap = self.config.sync_interval / 2;
+        if let Some(&last) = self.sync_answered.get(&to) {
+            if self.now.saturating_sub(last) < min_gap && last <= self.now {
+                return;
+            }
+        }
+        if self.sync_answered.len() > 4 * (self.active.len() + 16) {
+            let horizon = self.now.saturating_sub(self.config.sync_interval);
+            self.sync_answered.retain(|_, t| *t >= horizon);
+        }
+        self.sync_answered.insert(to, self.now);
         let me = self.id();
         let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
         let start = self.rng.random_range(0..self.table.len().max(1));
