@@ -1,0 +1,232 @@
+//! Freeze a process and stream its state into an image.
+
+mod files;
+mod memory;
+mod state;
+
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use wend_image::model::{CpuState, ProcessImage, MODEL_VERSION};
+use wend_image::{AtomicFile, ImageStats, ImageWriter, WriteOptions};
+use wend_sys::{proc, Stopped, SysError};
+
+use crate::error::CkptError;
+use crate::facts::ProcessFacts;
+use crate::progress::Progress;
+use crate::stay::{stay_reasons, StayPath};
+
+/// How to checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointOptions {
+    /// Let the process continue after the image is written (else it is killed).
+    pub leave_running: bool,
+    /// Which stay rules apply.
+    pub path: StayPath,
+    pub write: WriteOptions,
+    pub progress: Progress,
+}
+
+impl Default for CheckpointOptions {
+    fn default() -> Self {
+        CheckpointOptions {
+            leave_running: false,
+            path: StayPath::Checkpoint,
+            write: WriteOptions::default(),
+            progress: Progress::none(),
+        }
+    }
+}
+
+/// What [`dump`] did.
+#[derive(Debug, Clone)]
+pub struct DumpReport {
+    pub pid: i32,
+    /// Bytes of memory the process maps.
+    pub mapped_bytes: u64,
+    /// Bytes of memory content handed to the writer.
+    pub dumped_bytes: u64,
+    pub stats: ImageStats,
+    /// From the freeze to the end of the dump.
+    pub frozen_so_far: Duration,
+}
+
+/// What [`checkpoint_to_file`] did.
+#[derive(Debug, Clone)]
+pub struct CheckpointReport {
+    pub dump: DumpReport,
+    /// From the freeze until the process was killed or let go.
+    pub frozen: Duration,
+    pub total: Duration,
+    pub image_bytes: u64,
+}
+
+/// A process frozen by [`dump`]: kill it, let it run on, or keep it.
+#[derive(Debug)]
+pub struct Frozen {
+    stopped: Stopped,
+    since: Instant,
+}
+
+impl Frozen {
+    pub fn pid(&self) -> i32 {
+        self.stopped.pid()
+    }
+    /// When it was frozen.
+    pub fn since(&self) -> Instant {
+        self.since
+    }
+    /// Let it continue exactly where it was.
+    pub fn resume(self) -> Result<(), CkptError> {
+        let pid = self.pid();
+        self.stopped.detach().map_err(|e| CkptError::sys(pid, e))
+    }
+    /// Kill it.
+    pub fn kill(self) -> Result<(), CkptError> {
+        let pid = self.pid();
+        self.stopped.kill().map_err(|e| CkptError::sys(pid, e))
+    }
+    /// The ptrace handle, to keep the process frozen (a deputy). Dropping it lets it run.
+    pub fn into_stopped(self) -> Stopped {
+        self.stopped
+    }
+}
+
+fn seize(pid: i32) -> Result<Stopped, CkptError> {
+    Stopped::seize(pid).map_err(|e| match e.errno() {
+        Some(libc::ESRCH) => CkptError::NoSuchProcess { pid },
+        Some(libc::EPERM) => CkptError::NotTraceable {
+            pid,
+            why: "permission denied: it is already traced, or wend lacks the rights \
+                  (run as root or as its owner, and check kernel.yama.ptrace_scope)"
+                .into(),
+        },
+        _ => CkptError::sys(pid, e),
+    })
+}
+
+/// Check the stay reasons, freeze `pid`, and write its image to `writer`. On success the
+/// process stays frozen ([`Frozen`]); on failure it runs on unchanged.
+pub fn dump<W: Write>(
+    pid: i32,
+    mut writer: ImageWriter<W>,
+    opts: &CheckpointOptions,
+) -> Result<(Frozen, W, DumpReport), CkptError> {
+    let before = ProcessFacts::gather(pid)?;
+    let reasons = stay_reasons(&before, opts.path);
+    if !reasons.is_empty() {
+        return Err(CkptError::Stay { pid, reasons });
+    }
+    let mut stopped = seize(pid)?;
+    let since = Instant::now();
+    // Check again now that it cannot change (a thread may have appeared meanwhile).
+    let mut facts = ProcessFacts::gather(pid)?;
+    facts.discount_own_trace();
+    let reasons = stay_reasons(&facts, opts.path);
+    if !reasons.is_empty() {
+        return Err(CkptError::Stay { pid, reasons });
+    }
+    let sys = |e: SysError| CkptError::sys(pid, e);
+
+    let regs = stopped.program_regs().map_err(sys)?;
+    let xsave = stopped.xstate().map_err(sys)?;
+    let (areas, vdso, plans) = memory::plan(pid, &facts.areas)?;
+    let (files, blobs) = files::describe(pid, &facts.fds)?;
+    let injected = state::read_by_injection(&mut stopped)?;
+    let mut signals = injected.signals;
+    signals.blocked = stopped.sigmask().map_err(sys)?;
+    signals.pending = state::pending(&stopped)?;
+    let rseq = stopped
+        .rseq_config()
+        .map_err(sys)?
+        .map(|c| wend_image::model::Rseq {
+            addr: c.addr,
+            len: c.len,
+            signature: c.signature,
+        });
+    let mm = state::mm(pid, injected.brk)?;
+
+    let status = proc::status(pid).map_err(sys)?;
+    let umask = proc::status_field(&status, "Umask")
+        .and_then(|u| u32::from_str_radix(u, 8).ok())
+        .unwrap_or(0o022);
+    let image = ProcessImage {
+        model_version: MODEL_VERSION,
+        pid,
+        comm: proc::read_string(pid, "comm")
+            .map_err(sys)?
+            .trim_end_matches('\n')
+            .to_string(),
+        exe: proc::readlink(pid, "exe")
+            .map_err(sys)?
+            .to_string_lossy()
+            .into_owned(),
+        cmdline: proc::read(pid, "cmdline").map_err(sys)?,
+        cwd: proc::readlink(pid, "cwd")
+            .map_err(sys)?
+            .to_string_lossy()
+            .into_owned(),
+        umask,
+        cpu: CpuState {
+            gregs: regs.to_array().to_vec(),
+            xsave,
+        },
+        mm,
+        areas,
+        vdso,
+        files,
+        signals,
+        itimers: injected.itimers,
+        rlimits: state::rlimits(pid)?,
+        rseq,
+        taken_at_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0),
+        hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+    };
+    writer.write_meta(&image)?;
+    files::write_blobs(pid, &blobs, &mut writer)?;
+    let dumped_bytes = memory::write_pages(pid, &plans, &mut writer, &opts.progress)?;
+    let (out, stats) = writer.finish()?;
+    opts.progress.finish();
+    let report = DumpReport {
+        pid,
+        mapped_bytes: image.mapped_bytes(),
+        dumped_bytes,
+        stats,
+        frozen_so_far: since.elapsed(),
+    };
+    Ok((Frozen { stopped, since }, out, report))
+}
+
+/// `wend checkpoint`: dump `pid` into `path` (complete or absent), then kill the process or,
+/// with `leave_running`, let it continue. If anything fails the process runs on unchanged.
+pub fn checkpoint_to_file(
+    pid: i32,
+    path: &Path,
+    opts: &CheckpointOptions,
+) -> Result<CheckpointReport, CkptError> {
+    let start = Instant::now();
+    let file = AtomicFile::create(path)?;
+    let writer = ImageWriter::spawn(file, &opts.write)?;
+    let (frozen, file, dump) = dump(pid, writer, opts)?;
+    // A failed commit drops `frozen`, which lets the process run on.
+    file.commit()?;
+    let image_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let since = frozen.since();
+    if opts.leave_running {
+        frozen.resume()?;
+    } else {
+        frozen.kill()?;
+    }
+    Ok(CheckpointReport {
+        dump,
+        frozen: since.elapsed(),
+        total: start.elapsed(),
+        image_bytes,
+    })
+}

@@ -1,0 +1,156 @@
+//! Rebuild a process from an image.
+
+mod files;
+mod memory;
+mod state;
+
+use std::io::{BufReader, Read};
+use std::path::Path;
+
+use wend_image::model::{ProcessImage, MODEL_VERSION};
+use wend_image::{ImageReader, Record};
+use wend_sys::{stub, Stopped};
+
+use crate::error::CkptError;
+use crate::progress::Progress;
+use memory::Pending;
+
+/// How to restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    pub progress: Progress,
+}
+
+/// A rebuilt process, still stopped under ptrace: nothing of it has run yet. Dropping it kills
+/// it. [`Restored::stopped_mut`] lets a caller inject more (a seccomp filter) before
+/// [`Restored::resume`].
+#[derive(Debug)]
+pub struct Restored {
+    stopped: Stopped,
+    image: ProcessImage,
+}
+
+impl Restored {
+    pub fn pid(&self) -> i32 {
+        self.stopped.pid()
+    }
+    pub fn image(&self) -> &ProcessImage {
+        &self.image
+    }
+    /// The stopped process, for hooks that inject before it runs. A hook must leave the
+    /// registers as it found them (injection does that until [`Stopped::set_regs`] is used).
+    pub fn stopped_mut(&mut self) -> &mut Stopped {
+        &mut self.stopped
+    }
+    /// Let it run; its pid.
+    pub fn resume(self) -> Result<i32, CkptError> {
+        let pid = self.pid();
+        self.stopped.detach().map_err(|e| CkptError::sys(pid, e))?;
+        Ok(pid)
+    }
+    /// Kill it without letting it run.
+    pub fn kill(self) -> Result<(), CkptError> {
+        let pid = self.pid();
+        self.stopped.kill().map_err(|e| CkptError::sys(pid, e))
+    }
+}
+
+fn check_image(image: &ProcessImage) -> Result<(), CkptError> {
+    if image.model_version > MODEL_VERSION {
+        return Err(CkptError::Incompatible(format!(
+            "its state model is version {}, this wend knows up to {MODEL_VERSION}: use a newer wend",
+            image.model_version
+        )));
+    }
+    Ok(())
+}
+
+/// Read blob records into `intake` (when given) up to the first memory record, which is
+/// returned owned.
+fn read_blobs<R: Read>(
+    reader: &mut ImageReader<R>,
+    mut intake: Option<&mut files::Intake>,
+) -> Result<Option<Pending>, CkptError> {
+    loop {
+        match reader.next_record()? {
+            Some(Record::Blob { id, data }) => {
+                if let Some(i) = intake.as_deref_mut() {
+                    i.blob(id, data)?;
+                }
+            }
+            Some(Record::Pages { addr, data }) => {
+                return Ok(Some(Pending::Pages(addr, data.to_vec())))
+            }
+            Some(Record::Zero { addr, len }) => return Ok(Some(Pending::Zero(addr, len))),
+            None => return Ok(None),
+        }
+    }
+}
+
+/// Rebuild the process in `reader` as a new child of the caller, stopped before its first
+/// instruction. Nothing is left behind on failure.
+pub fn restore<R: Read>(
+    mut reader: ImageReader<R>,
+    opts: &RestoreOptions,
+) -> Result<Restored, CkptError> {
+    let image: ProcessImage = reader.read_meta()?;
+    check_image(&image)?;
+    files::verify(&image)?;
+    let mut intake = files::Intake::new(&image)?;
+    let first = read_blobs(&mut reader, Some(&mut intake))?;
+    let (sources, plan) = intake.prepare(&image)?;
+    let stopped = stub::spawn(&plan).map_err(|e| CkptError::sys(0, e))?;
+    drop(sources);
+    let stopped = rebuild(stopped, &image, first, &mut reader, opts)?;
+    Ok(Restored { stopped, image })
+}
+
+/// Rebuild memory and process state (not descriptors, cwd or umask) from `reader` into the
+/// stopped process `target`, replacing its whole address space: used to bring a deputy home.
+/// `reader` must be past the metadata, which the caller read into `image`. On failure the
+/// target is killed (its [`Stopped`] is dropped with its drop action set to kill).
+pub fn restore_into<R: Read>(
+    mut target: Stopped,
+    image: &ProcessImage,
+    reader: &mut ImageReader<R>,
+    opts: &RestoreOptions,
+) -> Result<Stopped, CkptError> {
+    target.set_drop_action(wend_sys::DropAction::Kill);
+    check_image(image)?;
+    files::verify(image)?;
+    let first = read_blobs(reader, None)?;
+    rebuild(target, image, first, reader, opts)
+}
+
+fn rebuild<R: Read>(
+    mut st: Stopped,
+    image: &ProcessImage,
+    first: Option<Pending>,
+    reader: &mut ImageReader<R>,
+    opts: &RestoreOptions,
+) -> Result<Stopped, CkptError> {
+    state::block_all(&mut st)?;
+    let scratch = memory::clear_address_space(&mut st, image)?;
+    memory::map_areas(&mut st, image, scratch)?;
+    opts.progress.set_total(image.mapped_bytes());
+    memory::fill(&st, image, first, reader, &opts.progress)?;
+    opts.progress.finish();
+    memory::protect(&mut st, image)?;
+    state::set_mm(&mut st, image, scratch)?;
+    state::set_misc(&mut st, image, scratch)?;
+    state::queue_pending(&mut st, image, scratch)?;
+    state::finish(&mut st, image, scratch)?;
+    Ok(st)
+}
+
+/// Open an image file for reading.
+pub fn open_image(path: &Path) -> Result<ImageReader<BufReader<std::fs::File>>, CkptError> {
+    let f = std::fs::File::open(path)
+        .map_err(|e| CkptError::io(format!("open {}", path.display()), e))?;
+    Ok(ImageReader::new(BufReader::with_capacity(1 << 20, f))?)
+}
+
+/// `wend restore`: rebuild the process in the image file at `path`, stopped (see [`restore`]).
+pub fn restore_file(path: &Path, opts: &RestoreOptions) -> Result<Restored, CkptError> {
+    restore(open_image(path)?, opts)
+}

@@ -1,0 +1,84 @@
+//! Running system calls inside a stopped tracee.
+//!
+//! The tracee's registers are saved (once), `rax` and the argument registers set, `orig_rax` set
+//! to -1 and `rip` pointed at a `syscall` instruction; one `PTRACE_SINGLESTEP` runs it and `rax`
+//! holds the result. [`Stopped::detach`] puts the saved registers back.
+
+use crate::arch::{Regs, SYSCALL_INSN};
+use crate::mem;
+use crate::proc::maps;
+use crate::ptrace::Stopped;
+use crate::{Result, SysError};
+
+impl Stopped {
+    /// Use the `syscall` instruction at `addr` for injection.
+    pub fn set_syscall_insn(&mut self, addr: u64) {
+        self.syscall_insn = Some(addr);
+    }
+
+    /// Find a `syscall` instruction in an executable mapping of the tracee and use it.
+    pub fn find_syscall_insn(&mut self) -> Result<u64> {
+        let pid = self.pid();
+        let areas = maps::read(pid)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        // The vDSO first: small and always there; then everything else executable.
+        let mut order: Vec<&maps::MapEntry> = areas.iter().filter(|a| a.name == "[vdso]").collect();
+        order.extend(
+            areas
+                .iter()
+                .filter(|a| a.exec && a.read && a.name != "[vsyscall]"),
+        );
+        for a in order {
+            let mut at = a.start;
+            while at < a.end {
+                let n = ((a.end - at) as usize).min(buf.len());
+                let got = match mem::read_proc_mem(pid, at, &mut buf[..n]) {
+                    Ok(g) => g,
+                    Err(_) => break,
+                };
+                if let Some(i) = buf[..got].windows(2).position(|w| w == SYSCALL_INSN) {
+                    let addr = at + i as u64;
+                    self.syscall_insn = Some(addr);
+                    return Ok(addr);
+                }
+                if got < 2 {
+                    break;
+                }
+                at += got as u64 - 1;
+            }
+        }
+        Err(SysError::Parse {
+            what: format!("executable mappings of process {pid}"),
+            detail: "no syscall instruction found".into(),
+        })
+    }
+
+    /// Run system call `nr` with `args` inside the tracee; the raw return value (a negative
+    /// errno on failure).
+    pub fn syscall_raw(&mut self, nr: i64, args: [u64; 6]) -> Result<i64> {
+        let insn = match self.syscall_insn {
+            Some(a) => a,
+            None => self.find_syscall_insn()?,
+        };
+        let base = self.save_regs_once()?;
+        let mut r: Regs = base;
+        r.set_syscall(insn, nr, args);
+        self.set_regs_raw(&r)?;
+        self.step()?;
+        let after = self.regs()?;
+        Ok(after.ret() as i64)
+    }
+
+    /// Run a system call inside the tracee; a negative result becomes [`SysError::Remote`].
+    pub fn syscall(&mut self, name: &'static str, nr: i64, args: [u64; 6]) -> Result<u64> {
+        let r = self.syscall_raw(nr, args)?;
+        if (-4095..0).contains(&r) {
+            return Err(SysError::Remote {
+                name,
+                pid: self.pid(),
+                source: std::io::Error::from_raw_os_error(-r as i32),
+            });
+        }
+        Ok(r as u64)
+    }
+}
