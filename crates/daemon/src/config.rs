@@ -25,12 +25,12 @@ pub const MAX_NAME_LEN: usize = 63;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}; check the --config path")]
+    #[error("cannot read config file {path}: {error}; check the --config path")]
     Read {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file is not valid TOML for this schema (unknown key, wrong type, ...).
     #[error("config file {path}: {message}")]
@@ -142,9 +142,9 @@ pub struct DaemonConfig {
 impl ConfigFile {
     /// Reads and parses a config file.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         Self::parse(&text).map_err(|message| ConfigError::Parse {
             path: path.to_owned(),
@@ -154,7 +154,7 @@ impl ConfigFile {
 
     /// Parses config text; the error is the parser's message.
     pub fn parse(text: &str) -> Result<ConfigFile, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
     }
 }
 
