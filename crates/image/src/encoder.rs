@@ -2,11 +2,13 @@
 //! records on the output. [`crate::ImageWriter`] runs it inline or on a background thread.
 
 use std::io::{BufWriter, Write};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::compress::{Compression, FrameCompressor};
+use crate::compress::FrameCompressor;
 use crate::error::ImageError;
+use crate::writer::WriteOptions;
 use crate::format::{
     self, Counts, ImageHeader, Kind, RecordHeader, CODEC_NONE, PAGE_SIZE, RECORD_HEADER_LEN,
 };
@@ -68,7 +70,8 @@ pub(crate) struct Encoder<W: Write> {
 }
 
 impl<W: Write> Encoder<W> {
-    pub fn new(out: W, compression: Compression, frame_size: usize) -> Result<Self, ImageError> {
+    pub fn new(out: W, opts: &WriteOptions) -> Result<Self, ImageError> {
+        let (compression, frame_size) = (opts.compression, opts.frame_size);
         let header = ImageHeader::new(compression.header_flags(), frame_size as u32);
         let bytes = header.encode();
         let mut out = BufWriter::with_capacity(64 << 10, out);
@@ -84,7 +87,7 @@ impl<W: Write> Encoder<W> {
         };
         Ok(Encoder {
             sink,
-            compressor: FrameCompressor::new(compression)?,
+            compressor: FrameCompressor::new(compression, opts.adaptive)?,
             stats: ImageStats::default(),
             pending_zero: None,
         })
@@ -97,9 +100,9 @@ impl<W: Write> Encoder<W> {
         pos: u64,
         id: u32,
         data: &[u8],
-        compress: bool,
+        busy: bool,
     ) -> Result<u8, ImageError> {
-        let (codec, stored) = self.compressor.compress(data, compress)?;
+        let (codec, stored) = self.compressor.compress(data, busy)?;
         let h = RecordHeader {
             kind: kind as u8,
             codec,
@@ -108,7 +111,11 @@ impl<W: Write> Encoder<W> {
             pos,
             id,
         };
+        let written = stored.len() + RECORD_HEADER_LEN;
+        let start = Instant::now();
         self.sink.record(h, stored, true)?;
+        let ns = start.elapsed().as_nanos() as f64;
+        self.compressor.write_rate.add(ns, written);
         Ok(codec)
     }
 
@@ -118,9 +125,9 @@ impl<W: Write> Encoder<W> {
         pos: u64,
         id: u32,
         data: &[u8],
-        compress: bool,
+        busy: bool,
     ) -> Result<(), ImageError> {
-        if self.data_record(kind, pos, id, data, compress)? == CODEC_NONE {
+        if self.data_record(kind, pos, id, data, busy)? == CODEC_NONE {
             self.stats.raw_records += 1;
         } else {
             self.stats.compressed_records += 1;
@@ -129,12 +136,13 @@ impl<W: Write> Encoder<W> {
     }
 
     pub fn meta(&mut self, bytes: &[u8]) -> Result<(), ImageError> {
-        self.data_record(Kind::Meta, 0, 0, bytes, true).map(|_| ())
+        self.data_record(Kind::Meta, 0, 0, bytes, false).map(|_| ())
     }
 
     /// Page data at `addr`; `data.len()` is a multiple of the page size and at most one frame.
     /// Runs of all-zero pages become zero records; the rest are stored per run.
-    pub fn pages(&mut self, addr: u64, data: &[u8], compress: bool) -> Result<(), ImageError> {
+    /// `busy` tells the compressor that the producer waits on this encoder.
+    pub fn pages(&mut self, addr: u64, data: &[u8], busy: bool) -> Result<(), ImageError> {
         let mut i = 0;
         while i < data.len() {
             let zero = is_zero(&data[i..i + PAGE_SIZE]);
@@ -148,7 +156,7 @@ impl<W: Write> Encoder<W> {
                 self.zero_run(run_addr, run_len)?;
             } else {
                 self.flush_zero()?;
-                self.frame_record(Kind::Pages, run_addr, 0, &data[i..j], compress)?;
+                self.frame_record(Kind::Pages, run_addr, 0, &data[i..j], busy)?;
                 self.sink.counts.data_pages += run_len / PAGE_SIZE as u64;
             }
             i = j;
@@ -185,15 +193,9 @@ impl<W: Write> Encoder<W> {
     }
 
     /// One chunk (at most a frame) of blob `id`, starting at byte `offset` of the blob.
-    pub fn blob(
-        &mut self,
-        id: u32,
-        offset: u64,
-        data: &[u8],
-        compress: bool,
-    ) -> Result<(), ImageError> {
+    pub fn blob(&mut self, id: u32, offset: u64, data: &[u8], busy: bool) -> Result<(), ImageError> {
         self.flush_zero()?;
-        self.frame_record(Kind::Blob, offset, id, data, compress)?;
+        self.frame_record(Kind::Blob, offset, id, data, busy)?;
         self.sink.counts.blob_records += 1;
         self.stats.blob_bytes += data.len() as u64;
         Ok(())
@@ -230,11 +232,20 @@ impl<W: Write> Encoder<W> {
     }
 }
 
-/// True if the slice is all zero bytes; written so that it compiles to wide compares.
+/// True if the slice is all zero bytes. ORs 256-byte blocks as whole words (vectorized),
+/// leaving at the first non-zero block: a data page usually fails in the first block.
 pub(crate) fn is_zero(page: &[u8]) -> bool {
-    let mut chunks = page.chunks_exact(64);
-    let wide = chunks
-        .by_ref()
-        .all(|c| c.iter().fold(0u8, |acc, &b| acc | b) == 0);
-    wide && chunks.remainder().iter().all(|&b| b == 0)
+    let mut blocks = page.chunks_exact(256);
+    for block in blocks.by_ref() {
+        let mut acc = 0u64;
+        for w in block.chunks_exact(8) {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(w);
+            acc |= u64::from_ne_bytes(a);
+        }
+        if acc != 0 {
+            return false;
+        }
+    }
+    blocks.remainder().iter().all(|&b| b == 0)
 }

@@ -4,7 +4,8 @@
 //! straight into, with [`ImageWriter::write_pages_with`]) frame buffers taken from a small
 //! pool; a second thread checks for zero pages, compresses, checksums and writes. The pool is
 //! bounded (`queue_depth` frames), so memory stays bounded whatever the image size. When the
-//! queue backs up, the thread stores frames raw: compression never slows the pipeline.
+//! queue backs up, the thread compresses only frames where that saves more output time than
+//! it costs: compression never slows the pipeline.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -29,6 +30,9 @@ pub struct WriteOptions {
     /// Frames in flight between the caller and the background thread ([`ImageWriter::spawn`]);
     /// the pool holds this many frame buffers.
     pub queue_depth: usize,
+    /// Decide per frame whether compressing pays (see the compress module); false compresses
+    /// every frame that shrinks, whatever it costs (for measurements).
+    pub adaptive: bool,
 }
 
 impl Default for WriteOptions {
@@ -37,6 +41,7 @@ impl Default for WriteOptions {
             compression: Compression::Lz4,
             frame_size: DEFAULT_FRAME_BYTES,
             queue_depth: 8,
+            adaptive: true,
         }
     }
 }
@@ -76,7 +81,7 @@ struct Worker<W> {
 }
 
 enum Mode<W: Write> {
-    Inline { enc: Encoder<W>, buf: Vec<u8> },
+    Inline { enc: Box<Encoder<W>>, buf: Vec<u8> },
     Thread(Worker<W>),
     Done,
 }
@@ -93,10 +98,10 @@ impl<W: Write> ImageWriter<W> {
     /// A writer that encodes and writes on the caller's thread.
     pub fn new(out: W, opts: &WriteOptions) -> Result<Self, ImageError> {
         opts.validate()?;
-        let enc = Encoder::new(out, opts.compression, opts.frame_size)?;
+        let enc = Encoder::new(out, opts)?;
         Ok(ImageWriter {
             mode: Mode::Inline {
-                enc,
+                enc: Box::new(enc),
                 buf: Vec::new(),
             },
             opts: opts.clone(),
@@ -214,7 +219,7 @@ impl<W: Write> ImageWriter<W> {
             return Err(ImageError::Usage("image finished without metadata".into()));
         }
         match std::mem::replace(&mut self.mode, Mode::Done) {
-            Mode::Inline { enc, .. } => enc.finish(),
+            Mode::Inline { enc, .. } => (*enc).finish(),
             Mode::Thread(mut w) => {
                 w.jobs = None;
                 w.join()
@@ -248,12 +253,12 @@ impl<W: Write + Send + 'static> ImageWriter<W> {
     /// is bounded by `queue_depth` frame buffers.
     pub fn spawn(out: W, opts: &WriteOptions) -> Result<Self, ImageError> {
         opts.validate()?;
-        let enc = Encoder::new(out, opts.compression, opts.frame_size)?;
+        let enc = Encoder::new(out, opts)?;
         let (jobs_tx, jobs_rx) = mpsc::sync_channel::<Job>(opts.queue_depth);
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         let queued = Arc::new(AtomicUsize::new(0));
         let q = Arc::clone(&queued);
-        // Compress only while the caller is not waiting on us.
+        // The caller waits on us once the queue is half full.
         let busy_at = opts.queue_depth.div_ceil(2).max(1);
         let handle = std::thread::Builder::new()
             .name("wend-image-writer".into())
@@ -284,15 +289,15 @@ fn run_worker<W: Write>(
 ) -> Result<(W, ImageStats), ImageError> {
     while let Ok(job) = jobs.recv() {
         let backlog = queued.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
-        let compress = backlog < busy_at;
+        let busy = backlog >= busy_at;
         match job {
             Job::Meta(bytes) => enc.meta(&bytes)?,
             Job::Pages { addr, buf } => {
-                enc.pages(addr, &buf, compress)?;
+                enc.pages(addr, &buf, busy)?;
                 let _ = free.send(buf);
             }
             Job::Blob { id, offset, buf } => {
-                enc.blob(id, offset, &buf, compress)?;
+                enc.blob(id, offset, &buf, busy)?;
                 let _ = free.send(buf);
             }
         }

@@ -167,6 +167,7 @@ fn random_write_sequences_round_trip() {
             compression,
             frame_size: 4096 * (1 + rng.below(8) as usize),
             queue_depth: 1 + rng.below(3) as usize,
+            adaptive: rng.below(2) == 0,
         };
         let mut w = if case % 2 == 0 {
             wend_image::ImageWriter::new(Vec::new(), &opts).unwrap()
