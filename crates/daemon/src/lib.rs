@@ -17,6 +17,7 @@ mod error;
 pub mod peer;
 pub mod probe;
 pub mod sampler;
+pub mod top;
 pub mod view;
 
 pub use config::{ConfigError, DaemonConfig, Overrides};
