@@ -39,10 +39,7 @@ pub(crate) struct AreaPlan {
 pub(crate) type Layout = (Vec<Area>, Option<VdsoBlock>, Vec<AreaPlan>);
 
 /// Split the maps into image areas, the vDSO block and dump plans.
-pub(crate) fn plan(
-    pid: i32,
-    entries: &[MapEntry],
-) -> Result<Layout, CkptError> {
+pub(crate) fn plan(pid: i32, entries: &[MapEntry]) -> Result<Layout, CkptError> {
     let mut areas = Vec::new();
     let mut plans = Vec::new();
     let mut vdso: Option<VdsoBlock> = None;
