@@ -211,6 +211,11 @@ pub fn checkpoint_to_file(
     opts: &CheckpointOptions,
 ) -> Result<CheckpointReport, CkptError> {
     let start = Instant::now();
+    // Refuse (or fail on a missing pid) before creating anything.
+    let reasons = stay_reasons(&ProcessFacts::gather(pid)?, opts.path);
+    if !reasons.is_empty() {
+        return Err(CkptError::Stay { pid, reasons });
+    }
     let file = AtomicFile::create(path)?;
     let writer = ImageWriter::spawn(file, &opts.write)?;
     let (frozen, file, dump) = dump(pid, writer, opts)?;
