@@ -107,14 +107,31 @@ fn main() {
 
     // Phase 1: cold start.
     let s0 = totals(&sim);
-    let members_at =
-        sim.run_until_cond(Duration::from_secs(600), Duration::from_millis(250), |s| {
-            (0..n).all(|i| s.node(i).unwrap().active_members() == n - 1)
-        });
-    let converged_at =
-        sim.run_until_cond(Duration::from_secs(600), Duration::from_millis(250), |s| {
-            (0..n).all(|i| s.node(i).unwrap().known_loads() == n)
-        });
+    let (mut members_at, mut converged_at) = (None, None);
+    while converged_at.is_none() && sim.now() < Duration::from_secs(600) {
+        sim.run_for(Duration::from_millis(250));
+        let now = sim.now();
+        let min_active = (0..n)
+            .map(|i| sim.node(i).unwrap().active_members())
+            .min()
+            .unwrap_or(0);
+        let min_loads = (0..n)
+            .map(|i| sim.node(i).unwrap().known_loads())
+            .min()
+            .unwrap_or(0);
+        if members_at.is_none() && min_active == n - 1 {
+            members_at = Some(now);
+        }
+        if members_at.is_some() && min_loads == n {
+            converged_at = Some(now);
+        }
+        if now.subsec_millis() == 0 {
+            eprintln!(
+                "  [cold start t={:.0} s: fewest members known {}, fewest loads known {}; wall {:.0} s]",
+                now.as_secs_f64(), min_active, min_loads, wall.elapsed().as_secs_f64()
+            );
+        }
+    }
     let t1 = sim.now().as_secs_f64();
     let s1 = totals(&sim);
     let (sent, sent_max, both, dg, dg_max) = rates(&s0, &s1, t1);
