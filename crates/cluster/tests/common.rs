@@ -40,9 +40,10 @@ pub fn converged(sim: &Simulator) -> bool {
             }
             let alive = node
                 .members()
-                .iter()
-                .any(|m| m.id.addr == addr && m.state == MemberState::Alive);
-            alive && node.load_of(&addr).is_some()
+                .into_iter()
+                .find(|m| m.id.addr == addr && m.state == MemberState::Alive);
+            // The load must come from the generation that is alive.
+            alive.is_some_and(|m| m.load.is_some_and(|l| l.id == m.id))
         })
     })
 }
