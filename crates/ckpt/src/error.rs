@@ -24,18 +24,14 @@ pub enum CkptError {
     ChangedFile { path: String, detail: String },
     #[error("cannot rebuild {what}: {detail}")]
     Rebuild { what: String, detail: String },
-    #[error("image: {0}")]
+    #[error(transparent)]
     Image(#[from] ImageError),
     #[error("image does not fit this restorer: {0}")]
     Incompatible(String),
     #[error(transparent)]
     Sys(#[from] SysError),
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("{what}: {cause}")]
+    Io { what: String, cause: std::io::Error },
 }
 
 fn names(r: &[StayReason]) -> String {
@@ -66,10 +62,10 @@ impl CkptError {
         }
     }
 
-    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+    pub(crate) fn io(what: impl Into<String>, cause: std::io::Error) -> Self {
         CkptError::Io {
             what: what.into(),
-            source,
+            cause,
         }
     }
 }

@@ -68,8 +68,8 @@ impl ProcessFacts {
         let sys = |e| CkptError::sys(pid, e);
         let status = match proc::status(pid) {
             Ok(s) => s,
-            Err(wend_sys::SysError::Os { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
+            Err(wend_sys::SysError::Os { cause, .. })
+                if cause.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Err(CkptError::NoSuchProcess { pid })
             }

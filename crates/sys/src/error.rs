@@ -9,20 +9,18 @@ pub enum SysError {
     #[error("process {pid} died while wend was working on it")]
     Died { pid: Pid },
     /// A system call made by wend itself failed.
-    #[error("{op} failed for process {pid}: {source}")]
+    #[error("{op} failed for process {pid}: {cause}")]
     Os {
         op: &'static str,
         pid: Pid,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A system call injected into the tracee returned an error.
-    #[error("{name} inside process {pid} failed: {source}")]
+    #[error("{name} inside process {pid} failed: {cause}")]
     Remote {
         name: &'static str,
         pid: Pid,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A /proc file had an unexpected shape.
     #[error("cannot parse {what}: {detail}")]
@@ -44,7 +42,7 @@ impl SysError {
             SysError::Os {
                 op,
                 pid,
-                source: std::io::Error::from_raw_os_error(errno),
+                cause: std::io::Error::from_raw_os_error(errno),
             }
         }
     }
@@ -53,7 +51,7 @@ impl SysError {
     pub fn io(op: &'static str, pid: Pid, e: std::io::Error) -> Self {
         match e.raw_os_error() {
             Some(n) => Self::os(op, pid, n),
-            None => SysError::Os { op, pid, source: e },
+            None => SysError::Os { op, pid, cause: e },
         }
     }
 
@@ -66,7 +64,7 @@ impl SysError {
     pub fn errno(&self) -> Option<i32> {
         match self {
             SysError::Died { .. } => Some(libc::ESRCH),
-            SysError::Os { source, .. } | SysError::Remote { source, .. } => source.raw_os_error(),
+            SysError::Os { cause, .. } | SysError::Remote { cause, .. } => cause.raw_os_error(),
             _ => None,
         }
     }

@@ -76,7 +76,7 @@ impl Stopped {
             return Err(SysError::Remote {
                 name,
                 pid: self.pid(),
-                source: std::io::Error::from_raw_os_error(-r as i32),
+                cause: std::io::Error::from_raw_os_error(-r as i32),
             });
         }
         Ok(r as u64)
