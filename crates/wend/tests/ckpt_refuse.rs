@@ -178,7 +178,7 @@ fn bad_images_are_refused_by_name() {
     f[7] = 2; // the aarch64 tag of the per-architecture magic
     fs::write(&foreign, &f).unwrap();
     bad_image(&scene, &foreign, &["aarch64", "architecture"]);
-    fs::copy(scene.guest("exitcode"), &foreign).unwrap();
+    fs::copy(scene.join("exitcode"), &foreign).unwrap();
     bad_image(&scene, &foreign, &["not a wend image"]);
     fs::write(&foreign, b"").unwrap();
     bad_image(&scene, &foreign, &["not a wend image", "empty"]);

@@ -36,6 +36,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (child == 0) {
+		/* Only stdio: no inherited descriptor (cargo's jobserver pipe) may reach wend. */
+		close_range(3, ~0U, 0);
 		execvp(argv[2], argv + 2);
 		perror("reaper: exec");
 		_exit(127);

@@ -34,13 +34,19 @@ pub const T_WEND: Duration = Duration::from_secs(60);
 pub struct Scene {
     pub dir: TempDir,
     reaper: PathBuf,
+    clean_exec: PathBuf,
 }
 
 impl Scene {
     pub fn new(tag: &str) -> Scene {
         let dir = TempDir::new(tag);
         let reaper = compile_c(dir.path(), "reaper", &[]);
-        Scene { dir, reaper }
+        let clean_exec = compile_c(dir.path(), "clean-exec", &[]);
+        Scene {
+            dir,
+            reaper,
+            clean_exec,
+        }
     }
 
     pub fn join(&self, name: &str) -> PathBuf {
@@ -65,8 +71,16 @@ impl Scene {
 
     /// The command [`Scene::spawn_guest`] runs, for tests that add environment or stdin.
     pub fn guest_cmd(&self, exe: &Path, go: &Path, args: &[&str]) -> Command {
-        let mut cmd = Command::new(exe);
-        cmd.arg(go).args(args).current_dir(self.dir.path());
+        let mut cmd = self.command(exe);
+        cmd.arg(go).args(args);
+        cmd
+    }
+
+    /// A command running PROGRAM in the scene directory with only descriptors 0-2 open
+    /// (through clean-exec, which keeps the pid): every process a test checkpoints.
+    pub fn command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new(&self.clean_exec);
+        cmd.arg(program).current_dir(self.dir.path());
         cmd
     }
 
