@@ -68,6 +68,8 @@ pub struct ConfigFile {
     pub api: Option<PathBuf>,
     /// CPU speed relative to the yardstick; skips calibration.
     pub speed: Option<f64>,
+    /// The node's CPU share (CPUs, may be fractional); read from the cgroup otherwise.
+    pub cpus: Option<f64>,
     /// Whether to accept guest processes.
     pub accept_guests: Option<bool>,
     /// Multicast discovery.
@@ -101,6 +103,8 @@ pub struct Overrides {
     pub api: Option<PathBuf>,
     /// `--speed`.
     pub speed: Option<f64>,
+    /// `--cpus`.
+    pub cpus: Option<f64>,
     /// `--accept-guests` / `--no-accept-guests`.
     pub accept_guests: Option<bool>,
     /// `--discovery` / `--no-discovery`.
@@ -133,6 +137,8 @@ pub struct DaemonConfig {
     pub api: PathBuf,
     /// Fixed CPU speed, or `None` to calibrate at start.
     pub speed: Option<f64>,
+    /// Fixed CPU share, or `None` to read the cgroup's quota.
+    pub cpus: Option<f64>,
     /// Whether to accept guest processes.
     pub accept_guests: bool,
     /// Multicast discovery.
@@ -195,6 +201,7 @@ impl DaemonConfig {
                 .or(file.api)
                 .unwrap_or_else(|| DEFAULT_API_SOCKET.into()),
             speed: o.speed.or(file.speed),
+            cpus: o.cpus.or(file.cpus),
             accept_guests: o.accept_guests.or(file.accept_guests).unwrap_or(true),
             discovery: DiscoveryConfig {
                 enabled: o.discovery.or(disc.enabled).unwrap_or(true),
@@ -215,6 +222,15 @@ impl DaemonConfig {
                     field: "speed",
                     problem: format!("{speed} is not a positive speed"),
                     fix: "give a number such as 1.0 (one yardstick CPU), or leave it out to calibrate",
+                });
+            }
+        }
+        if let Some(cpus) = self.cpus {
+            if !(0.01..=65_535.0).contains(&cpus) {
+                return Err(ConfigError::Invalid {
+                    field: "cpus",
+                    problem: format!("{cpus} is not a CPU share"),
+                    fix: "give the CPUs this node may use, such as 2 or 0.5, or leave it out to read the cgroup",
                 });
             }
         }
@@ -357,9 +373,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_field() {
-        let cases: [(&str, &str); 5] = [
+        let cases: [(&str, &str); 6] = [
             ("name = \"a b\"", "name"),
             ("name = \"a\"\nspeed = -1.0", "speed"),
+            ("name = \"a\"\ncpus = 0.0", "cpus"),
             ("name = \"a\"\nseeds = [\"0.0.0.0:7100\"]", "seeds"),
             (
                 "name = \"a\"\n[discovery]\ngroup = \"10.0.0.1\"",

@@ -85,7 +85,10 @@ impl Daemon {
             accepting: config.accept_guests,
             guests: 0,
         };
-        let probe = Probe::new().map_err(DaemonError::Probe)?;
+        let mut probe = Probe::new().map_err(DaemonError::Probe)?;
+        if let Some(share) = config.cpus {
+            probe.set_cpu_share(share);
+        }
         let (loads, sampler) =
             sampler::spawn(probe, traits, shutdown.clone()).map_err(DaemonError::Probe)?;
 
@@ -200,6 +203,7 @@ impl Daemon {
 
 /// Runs a daemon in the foreground until SIGTERM or SIGINT, then stops it cleanly.
 pub fn run_until_signal(config: DaemonConfig) -> Result<(), DaemonError> {
+    unblock_stop_signals()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("wend-daemon")
@@ -218,6 +222,17 @@ pub fn run_until_signal(config: DaemonConfig) -> Result<(), DaemonError> {
         daemon.stop().await;
         Ok(())
     })
+}
+
+/// A parent may have left SIGTERM/SIGINT blocked (a supervisor waiting on signalfd passes
+/// its mask to its children); blocked, they would never stop the daemon.
+fn unblock_stop_signals() -> Result<(), DaemonError> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGTERM);
+    set.add(Signal::SIGINT);
+    sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None)
+        .map_err(|e| DaemonError::Runtime(e.into()))
 }
 
 /// Generation of this start: tenths of a second since 2025, so a restart (even a quick one)

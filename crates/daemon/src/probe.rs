@@ -59,7 +59,10 @@ struct Dirs {
 pub struct Probe {
     proc_root: PathBuf,
     dirs: Dirs,
+    /// This process's cgroup of the cpu controller (v1) or unified (v2), when not the root.
+    cpu_path: Option<String>,
     self_tid: Option<i32>,
+    share_override: Option<f64>,
 }
 
 impl Probe {
@@ -72,11 +75,31 @@ impl Probe {
     /// the sampling thread, left out of the run queue.
     pub fn with_root(proc_root: &Path, self_tid: Option<i32>) -> io::Result<Probe> {
         let cgroups = fs::read_to_string(proc_root.join("self/cgroup"))?;
-        let mountinfo = fs::read_to_string(proc_root.join("self/mountinfo"))?;
+        let own = fs::read_to_string(proc_root.join("self/mountinfo"))?;
+        // A mount namespace with a fresh /sys (a lab node, some containers) may not show the
+        // cgroup file systems; the initial mount namespace, reached through /proc/1/root,
+        // still does when we share its PID namespace.
+        let (mountinfo, prefix) = if has_cgroup_mounts(&own) {
+            (own, None)
+        } else {
+            match fs::read_to_string(proc_root.join("1/mountinfo")) {
+                // Reading another mount namespace through /proc/1/root needs ptrace access
+                // to pid 1, which a confined root may lack.
+                Ok(init)
+                    if has_cgroup_mounts(&init)
+                        && fs::read_dir(proc_root.join("1/root/")).is_ok() =>
+                {
+                    (init, Some(proc_root.join("1/root")))
+                }
+                _ => (own, None),
+            }
+        };
         Ok(Probe {
             proc_root: proc_root.to_owned(),
-            dirs: find_dirs(&cgroups, &mountinfo),
+            dirs: find_dirs(&cgroups, &mountinfo, prefix.as_deref()),
+            cpu_path: cpu_cgroup_path(&cgroups),
             self_tid,
+            share_override: None,
         })
     }
 
@@ -85,17 +108,25 @@ impl Probe {
         self.self_tid = Some(tid);
     }
 
+    /// Fixes the node's CPU share (CPUs, possibly fractional) instead of reading the cgroup's
+    /// quota: for nodes whose cgroup file system is not visible.
+    pub fn set_cpu_share(&mut self, share: f64) {
+        self.share_override = Some(share);
+    }
+
     /// Reads the node now.
     pub fn sample(&self) -> io::Result<Sample> {
         let allowed = self.allowed_cpus()?;
-        let quota = self.cpu_quota();
+        let quota = self.share_override.or_else(|| self.cpu_quota());
         let cpu_share = quota.map_or(allowed, |q| q.min(allowed));
         let confined = quota.is_some() || self.cpuset_narrowed(allowed);
-        let runnable = match (&self.dirs.cpu, &self.dirs.cpuset, confined) {
-            (Some((dir, _)), _, true) | (None, Some((dir, _)), true) => {
+        let runnable = match (&self.dirs.cpu, &self.dirs.cpuset, &self.cpu_path) {
+            _ if !confined => self.host_runnable()?,
+            (Some((dir, _)), _, _) | (None, Some((dir, _)), _) if dir.is_dir() => {
                 self.runnable_in(dir)? as f64
             }
-            _ => self.host_runnable()?,
+            (_, _, Some(path)) => self.runnable_by_scan(path)? as f64,
+            (_, _, None) => self.host_runnable()?,
         };
         let (mem_free, mem_total) = self.memory()?;
         Ok(Sample {
@@ -187,8 +218,45 @@ impl Probe {
         Ok(count)
     }
 
+    /// Threads in state R of the processes whose cpu cgroup is `path` or below, found by
+    /// scanning /proc (when the cgroup file system itself is not visible).
+    fn runnable_by_scan(&self, path: &str) -> io::Result<usize> {
+        let mut count = 0;
+        for entry in fs::read_dir(&self.proc_root)?.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(cg) = fs::read_to_string(entry.path().join("cgroup")) else {
+                continue; // exited meanwhile
+            };
+            let inside = cpu_cgroup_path(&cg).is_some_and(|p| {
+                p == path || p.strip_prefix(path).is_some_and(|r| r.starts_with('/'))
+            });
+            if !inside {
+                continue;
+            }
+            let Ok(tasks) = fs::read_dir(entry.path().join("task")) else {
+                continue;
+            };
+            for t in tasks.flatten() {
+                let tid = t.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
+                if let Some(tid) = tid.filter(|t| Some(*t) != self.self_tid) {
+                    if self.thread_running_at(&format!("{pid}/task/{tid}/stat")) {
+                        count += 1;
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+
     fn thread_running(&self, tid: i32) -> bool {
-        let Ok(stat) = fs::read_to_string(self.proc_root.join(format!("{tid}/stat"))) else {
+        self.thread_running_at(&format!("{tid}/stat"))
+    }
+
+    fn thread_running_at(&self, rel: &str) -> bool {
+        let Ok(stat) = fs::read_to_string(self.proc_root.join(rel)) else {
             return false; // exited meanwhile
         };
         stat.rfind(')')
@@ -298,7 +366,7 @@ pub fn count_cpu_list(list: &str) -> usize {
 
 /// Locates this process's cgroup directories from `/proc/self/cgroup` and
 /// `/proc/self/mountinfo`. Controllers at their hierarchy's root are left out.
-fn find_dirs(cgroups: &str, mountinfo: &str) -> Dirs {
+fn find_dirs(cgroups: &str, mountinfo: &str, prefix: Option<&Path>) -> Dirs {
     // (mount point, root within the hierarchy, fstype, super options)
     let mounts: Vec<(PathBuf, String, String, String)> = mountinfo
         .lines()
@@ -306,7 +374,11 @@ fn find_dirs(cgroups: &str, mountinfo: &str) -> Dirs {
             let (left, right) = line.split_once(" - ")?;
             let mut l = left.split_whitespace();
             let root = l.nth(3)?.to_owned();
-            let point = PathBuf::from(l.next()?);
+            let point = l.next()?;
+            let point = match prefix {
+                Some(p) => p.join(point.trim_start_matches('/')),
+                None => PathBuf::from(point),
+            };
             let mut r = right.split_whitespace();
             let fstype = r.next()?.to_owned();
             let opts = r.nth(1).unwrap_or("").to_owned();
@@ -358,6 +430,32 @@ fn find_dirs(cgroups: &str, mountinfo: &str) -> Dirs {
         }
     }
     dirs
+}
+
+/// The path of the cpu controller's cgroup in a `/proc/PID/cgroup` text (the unified one when
+/// no v1 hierarchy has cpu); `None` at the root.
+fn cpu_cgroup_path(cgroups: &str) -> Option<String> {
+    let mut unified = None;
+    for line in cgroups.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if ctrls.is_empty() {
+            unified = Some(path);
+        } else if ctrls.split(',').any(|c| c == "cpu") {
+            return (path != "/").then(|| path.to_owned());
+        }
+    }
+    unified.filter(|p| *p != "/").map(str::to_owned)
+}
+
+fn has_cgroup_mounts(mountinfo: &str) -> bool {
+    mountinfo.lines().any(|l| {
+        l.split_once(" - ")
+            .and_then(|(_, r)| r.split_whitespace().next())
+            .is_some_and(|t| t == "cgroup" || t == "cgroup2")
+    })
 }
 
 fn v1_has(ctrl: &str, fstype: &str, opts: &str) -> bool {

@@ -138,3 +138,67 @@ fn this_machine() {
     assert!(s.mem_total > 0 && s.mem_free <= s.mem_total);
     assert!(s.runnable >= 0.0);
 }
+
+#[test]
+fn cgroups_hidden_by_a_fresh_sys_are_found_through_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let proc_root = v1_fixture(root);
+    // This mount namespace has its own /sys without cgroups; init's has them.
+    let own = fs::read_to_string(proc_root.join("self/mountinfo")).unwrap();
+    let init = own.replace(&root.join("cg").display().to_string(), "/sys/fs/cgroup");
+    write(&proc_root, "1/mountinfo", &init);
+    write(
+        &proc_root,
+        "self/mountinfo",
+        "76 58 0:50 / /sys ro,nosuid - sysfs sysfs ro\n",
+    );
+    let moved = proc_root.join("1/root/sys/fs");
+    fs::create_dir_all(&moved).unwrap();
+    fs::rename(root.join("cg"), moved.join("cgroup")).unwrap();
+    let s = Probe::with_root(&proc_root, Some(12))
+        .unwrap()
+        .sample()
+        .unwrap();
+    assert_eq!(s.cpu_share, 0.5);
+    assert_eq!(s.runnable, 2.0);
+    assert_eq!(s.mem_total, 1 << 30);
+}
+
+#[test]
+fn without_cgroupfs_a_known_share_counts_the_node_by_scanning_proc() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let proc_root = v1_fixture(root);
+    // No cgroup mounts visible anywhere.
+    write(
+        &proc_root,
+        "self/mountinfo",
+        "76 58 0:50 / /sys ro,nosuid - sysfs sysfs ro\n",
+    );
+    fs::remove_dir_all(root.join("cg")).unwrap();
+    let node = "1:cpu,cpuacct:/wend-lab-t/node1\n";
+    let other = "1:cpu,cpuacct:/wend-lab-t/node10\n";
+    for (pid, cg, tids) in [
+        (40, node, vec![(40, "R"), (41, "S")]),
+        (50, "1:cpu,cpuacct:/wend-lab-t/node1/job\n", vec![(50, "R")]),
+        (60, other, vec![(60, "R")]),
+        (70, node, vec![(70, "R")]), // the sampler itself
+    ] {
+        write(&proc_root, &format!("{pid}/cgroup"), cg);
+        for (tid, st) in tids {
+            write(
+                &proc_root,
+                &format!("{pid}/task/{tid}/stat"),
+                &format!("{tid} (x) {st} 1\n"),
+            );
+        }
+    }
+    let mut probe = Probe::with_root(&proc_root, Some(70)).unwrap();
+    // Unknown share: the host's run queue.
+    assert_eq!(probe.sample().unwrap().runnable, 6.0);
+    probe.set_cpu_share(0.5);
+    let s = probe.sample().unwrap();
+    assert_eq!(s.cpu_share, 0.5);
+    assert_eq!(s.runnable, 2.0); // 40 and 50; not 41 (sleeps), 60 (another node), 70 (self)
+}

@@ -48,6 +48,7 @@ impl Harness {
             key: self.dir.path().join("unused.key"),
             api: self.api(name),
             speed: Some(1.0),
+            cpus: None,
             accept_guests: true,
             discovery: DiscoveryConfig {
                 enabled: false,

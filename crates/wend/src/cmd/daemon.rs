@@ -30,6 +30,10 @@ pub struct Args {
     /// CPU speed relative to the yardstick; skips calibration (as `mosctl setspeed`).
     #[arg(long, value_name = "X")]
     speed: Option<f64>,
+    /// The node's CPU share (may be fractional); read from its cgroup when not given. A lab
+    /// node gets it from the lab.
+    #[arg(long, value_name = "N", env = "WEND_LAB_CPUS")]
+    cpus: Option<f64>,
     /// Accept guest processes (the default).
     #[arg(long, overrides_with = "no_accept_guests")]
     accept_guests: bool,
@@ -60,6 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         key: args.key,
         api: args.api,
         speed: args.speed,
+        cpus: args.cpus,
         accept_guests: flag(args.accept_guests, args.no_accept_guests),
         discovery: flag(args.discovery, args.no_discovery),
     };
