@@ -42,6 +42,39 @@ fn mkdir(dir: &Path) -> Result<(), LabError> {
     std::fs::create_dir_all(dir).map_err(|e| LabError::io("create", dir, e))
 }
 
+/// Mounts a fresh sysfs on /sys, as sysfs shows the network namespace of whoever mounts it
+/// (so the node sees its own interfaces), and keeps the host's cgroup tree at
+/// /sys/fs/cgroup (moved aside, then back) so node processes still see their cgroups.
+fn remount_sys() -> Result<(), LabError> {
+    let none = None::<&str>;
+    let cg = Path::new("/sys/fs/cgroup");
+    let cg_stage = Path::new("/tmp/.wend-lab-cgroup");
+    let keep_cg = cg.exists();
+    if keep_cg {
+        mkdir(cg_stage)?;
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        sys(
+            "keep /sys/fs/cgroup",
+            mount(Some(cg), cg_stage, none, flags, none),
+        )?;
+    }
+    sys("unmount /sys", umount2("/sys", MntFlags::MNT_DETACH))?;
+    let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    sys(
+        "mount sysfs",
+        mount(Some("sysfs"), "/sys", Some("sysfs"), ro, none),
+    )?;
+    if keep_cg {
+        let flags = MsFlags::MS_MOVE;
+        sys(
+            "put back /sys/fs/cgroup",
+            mount(Some(cg_stage), cg, none, flags, none),
+        )?;
+        let _ = std::fs::remove_dir(cg_stage);
+    }
+    Ok(())
+}
+
 /// Writes the calling process into each of the node's cgroups.
 pub fn join_cgroups(node: &NodeState) -> Result<(), LabError> {
     let me = std::process::id().to_string();
@@ -103,13 +136,7 @@ fn enter_node(state: &LabState, node: &NodeState) -> Result<(), LabError> {
         mount(Some(stage), "/run", none, MsFlags::MS_MOVE, none),
     )?;
     let _ = std::fs::remove_dir(stage);
-    // sysfs shows the namespace of whoever mounts it: remount it for the node's interfaces.
-    if umount2("/sys", MntFlags::MNT_DETACH).is_ok() {
-        let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        if let Err(e) = mount(Some("sysfs"), "/sys", Some("sysfs"), ro, none) {
-            eprintln!("wend lab hold: warning: cannot mount sysfs in the node: {e}");
-        }
-    }
+    remount_sys()?;
     sys(
         "become child subreaper",
         nix::sys::prctl::set_child_subreaper(true),

@@ -45,6 +45,23 @@ fn three_nodes_network_tmp_cgroups_exec_and_down() {
         .unwrap();
     assert!(lo.success());
 
+    // The node's sysfs shows its own interfaces, and its cgroup is still visible.
+    let nets = text(
+        &lab.exec("node1", &["ls", "/sys/class/net"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(nets, "eth0\nlo\n");
+    let cg = lab.state().nodes[0].cgroup_procs[0].clone();
+    let cg = cg.to_str().unwrap();
+    assert!(
+        lab.exec("node1", &["test", "-f", cg])
+            .status()
+            .unwrap()
+            .success(),
+        "{cg}"
+    );
+
     // Private /tmp: a file made in node2 is invisible on the host and in node1.
     let file = format!("/tmp/wend-lab-test-{name}");
     let made = lab
@@ -207,4 +224,51 @@ fn concurrent_labs_get_their_own_subnets() {
         .status()
         .unwrap();
     assert!(own.success(), "lab a must survive lab b's teardown");
+}
+
+const MCAST_RECV: &str = "
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('', 47999))
+group = struct.pack('4s4s', socket.inet_aton('239.255.42.99'), socket.inet_aton('0.0.0.0'))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
+s.settimeout(30)
+print('ready', flush=True)
+data, addr = s.recvfrom(100)
+print(data.decode(), addr[0], flush=True)
+";
+
+const MCAST_SEND: &str = "
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+for _ in range(100):
+    s.sendto(b'hello', ('239.255.42.99', 47999))
+    time.sleep(0.1)
+";
+
+#[test]
+fn multicast_crosses_the_bridge() {
+    use std::io::BufRead;
+    init();
+    let mut s = spec(2);
+    s.daemon = false;
+    let lab = Lab::up(s).expect("lab up");
+    let mut recv = lab
+        .exec("node1", &["python3", "-c", MCAST_RECV])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(recv.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    let mut send = lab
+        .exec("node2", &["python3", "-c", MCAST_SEND])
+        .spawn()
+        .unwrap();
+    let got = lines.next().unwrap().unwrap();
+    let _ = send.kill();
+    let _ = send.wait();
+    assert!(recv.wait().unwrap().success());
+    assert_eq!(got, format!("hello {}", lab.addr("node2").unwrap()));
 }
