@@ -1,6 +1,22 @@
 //! The daemon's configuration: a TOML file (every key optional) overridden by command-line
 //! flags, resolved into one [`DaemonConfig`] with every value checked. Errors name the field
 //! and the fix.
+//!
+//! ```toml
+//! name = "node1"                 # default: the host name
+//! listen = "10.0.0.1:7100"       # peer UDP address; default 0.0.0.0:7100
+//! seeds = ["10.0.0.2:7100"]      # static peers, for routed networks
+//! key = "/etc/wend/cluster.key"  # written by `wend keygen -o FILE`
+//! api = "/run/wend/wend.sock"    # local API socket
+//! speed = 1.0                    # skip calibration (as `mosctl setspeed`)
+//! cpus = 0.5                     # CPU share when the cgroup cannot be read
+//! accept_guests = true
+//!
+//! [discovery]                    # multicast on the local segment
+//! enabled = true
+//! group = "239.255.87.68"
+//! port = 7101
+//! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -102,3 +102,43 @@ fn a_second_daemon_on_the_same_socket_is_refused() {
     wait_until("the stale socket is served", || h.nodes("stale").len() == 1);
     h.stop(d);
 }
+
+#[test]
+fn hostile_datagrams_do_not_disturb_the_cluster() {
+    let h = Harness::new();
+    let k = key(5);
+    let a = h.start(h.config("calm1", any_port(), vec![]), &k);
+    let b = h.start(h.config("calm2", any_port(), vec![a.peer_addr()]), &k);
+    wait_until("the two see each other", || {
+        alive_count(&h.nodes("calm1")) == 2 && alive_count(&h.nodes("calm2")) == 2
+    });
+    // Seeded garbage of every size, some of it starting like a sealed datagram.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut state = 0xdead_beef_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..3000 {
+        let len = (next() % 1500) as usize;
+        let mut d: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if i % 2 == 0 && d.len() >= 5 {
+            d[..5].copy_from_slice(&[b'w', b'C', 1, 0, 1]);
+        }
+        let to = if i % 2 == 0 {
+            a.peer_addr()
+        } else {
+            b.peer_addr()
+        };
+        let _ = sock.send_to(&d, to);
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    for name in ["calm1", "calm2"] {
+        let nodes = h.nodes(name);
+        assert_eq!(alive_count(&nodes), 2, "{name}: {nodes:?}");
+    }
+    h.stop(b);
+    h.stop(a);
+}
