@@ -3,7 +3,6 @@
 //! speed with the cluster crate's functions, and hands the resulting load vector to the peer
 //! loop through a watch channel.
 
-use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -54,7 +53,6 @@ pub fn spawn(
     let mut smoother = LoadSmoother::new();
     let first = probe.sample()?;
     let (tx, rx) = watch::channel(local_load(&mut smoother, &first, traits));
-    let tx = Arc::new(tx);
     let handle = thread::Builder::new()
         .name("wend-sampler".into())
         .spawn(move || {
