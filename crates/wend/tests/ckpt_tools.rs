@@ -1,0 +1,226 @@
+//! Real tools checkpointed in the middle of their work. Each tool reads stdin from a file
+//! and writes stdout to a file (both reopened by path and offset on restore). One run is
+//! checkpointed with --leave-running at 25%, 50% and 75% of the CPU time an uninterrupted
+//! run takes; the original must still produce the reference output; then each image is
+//! restored over an output file filled with poison bytes, and the restored copy must write
+//! exactly the reference bytes from where the original stood at its checkpoint to the end.
+
+mod support;
+
+use std::fs::{self, File};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::*;
+
+const POISON: u8 = 0xa5;
+
+/// Deterministic text: `unique_kib` KiB of lines of 12 words from a 4000-word vocabulary,
+/// repeated (each copy with its own header line) up to `total_kib`.
+fn text(total_kib: usize, unique_kib: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let vocab: Vec<Vec<u8>> = (0..4000)
+        .map(|_| {
+            let len = 2 + (next() % 8) as usize;
+            (0..len).map(|_| b'a' + (next() % 26) as u8).collect()
+        })
+        .collect();
+    let mut unique = Vec::with_capacity(unique_kib * 1024 + 128);
+    while unique.len() < unique_kib * 1024 {
+        for w in 0..12 {
+            if w > 0 {
+                unique.push(b' ');
+            }
+            unique.extend_from_slice(&vocab[(next() % 4000) as usize]);
+        }
+        unique.push(b'\n');
+    }
+    let mut out = Vec::with_capacity(total_kib * 1024 + unique.len());
+    let mut copy = 0;
+    while out.len() < total_kib * 1024 {
+        out.extend_from_slice(format!("copy {copy}\n").as_bytes());
+        out.extend_from_slice(&unique);
+        copy += 1;
+    }
+    out
+}
+
+/// Runs PROGRAM ARGS with stdin from `input`, stdout to `output`; returns the process.
+fn start(scene: &Scene, program: &str, args: &[&str], input: &Path, output: &Path) -> Proc {
+    let mut cmd = scene.command(Path::new(program));
+    cmd.args(args)
+        .env("LC_ALL", "C")
+        .stdin(File::open(input).unwrap())
+        .stdout(File::create(output).unwrap())
+        .stderr(Stdio::piped());
+    Proc::spawn(program, &mut cmd)
+}
+
+fn tool(tag: &str, program: &str, args: &[&str], input: &[u8]) {
+    let scene = Scene::new(tag);
+    let input_path = scene.join("input");
+    fs::write(&input_path, input).unwrap();
+
+    // The uninterrupted reference run, and how much CPU time it needs.
+    let reference_path = scene.join("reference");
+    let mut r = start(&scene, program, args, &input_path, &reference_path);
+    let mut ref_ticks = 0;
+    while r.try_wait().is_none() {
+        ref_ticks = cpu_ticks(r.pid()).unwrap_or(ref_ticks).max(ref_ticks);
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let st = r.wait_exit(T_GUEST);
+    assert!(st.success(), "{program} failed: {}", r.stderr.text());
+    let reference = fs::read(&reference_path).unwrap();
+    assert!(!reference.is_empty());
+
+    // One run, checkpointed at three points with --leave-running.
+    let output = scene.join("output");
+    let mut g = start(&scene, program, args, &input_path, &output);
+    let pid = g.pid();
+    let mut images = Vec::new();
+    for k in 1..=3u64 {
+        let goal = ref_ticks * k / 4;
+        let reached = wait_until(T_WEND, || cpu_ticks(pid).is_none_or(|t| t >= goal));
+        if !reached || !alive(pid) {
+            break;
+        }
+        let image = scene.join(&format!("image-{k}.wend"));
+        let out = scene.checkpoint(pid, &image, true);
+        out.assert_ok();
+        // Where the original's output stood just after the checkpoint: the restored copy
+        // must have written at least everything from there on.
+        let pos = fd_pos(pid, 1).unwrap_or(0);
+        images.push((image, pos, cpu_ticks(pid).unwrap_or(0)));
+    }
+    let st = g.wait_exit(T_WEND);
+    assert!(
+        st.success(),
+        "{program} failed after checkpoints: {}",
+        g.stderr.text()
+    );
+    assert!(
+        fs::read(&output).unwrap() == reference,
+        "{program}: the original's output changed by being checkpointed"
+    );
+    assert_eq!(
+        images.len(),
+        3,
+        "{program} ended before all checkpoints (reference {ref_ticks} ticks)"
+    );
+
+    for (image, pos, ticks) in &images {
+        fs::write(&output, vec![POISON; reference.len()]).unwrap();
+        let out = scene.restore(image, false).finish(T_WEND);
+        assert_eq!(
+            out.code,
+            0,
+            "{program}: restoring {}:\n{out}",
+            image.display()
+        );
+        let got = fs::read(&output).unwrap();
+        assert_eq!(
+            got.len(),
+            reference.len(),
+            "{program}: restored output has the wrong length ({})",
+            image.display()
+        );
+        // The restored copy wrote got[j..]; everything before is untouched poison.
+        let j = (0..got.len())
+            .rev()
+            .find(|&i| got[i] != reference[i])
+            .map_or(0, |i| i + 1);
+        assert!(
+            got[..j].iter().all(|&b| b == POISON),
+            "{program}: restored output differs from the reference at byte {} ({}, taken at {ticks} of {ref_ticks} ticks)",
+            j - 1,
+            image.display()
+        );
+        assert!(
+            j as u64 <= *pos,
+            "{program}: the restored copy did not write bytes {j}..{pos} ({})",
+            image.display()
+        );
+    }
+}
+
+#[test]
+fn gzip_restored_mid_run_matches() {
+    tool("tool-gzip", "gzip", &["-6", "-c"], &text(40 << 10, 2048));
+}
+
+#[test]
+fn xz_restored_mid_run_matches() {
+    tool("tool-xz", "xz", &["-T1", "-6", "-c"], &text(2048, 2048));
+}
+
+#[test]
+fn bzip2_restored_mid_run_matches() {
+    tool("tool-bzip2", "bzip2", &["-9", "-c"], &text(12 << 10, 2048));
+}
+
+#[test]
+fn sha256sum_restored_mid_run_matches() {
+    tool("tool-sha256sum", "sha256sum", &[], &text(128 << 10, 1024));
+}
+
+#[test]
+fn sort_restored_mid_run_matches() {
+    tool(
+        "tool-sort",
+        "sort",
+        &["--parallel=1", "-S", "1G"],
+        &text(24 << 10, 4096),
+    );
+}
+
+#[test]
+fn awk_restored_mid_run_matches() {
+    tool(
+        "tool-awk",
+        "awk",
+        &["{ for (i = 1; i <= NF; i++) c[$i] += i } END { for (w in c) print w, c[w] }"],
+        &text(48 << 10, 2048),
+    );
+}
+
+#[test]
+fn bc_restored_mid_run_matches() {
+    tool("tool-bc", "bc", &["-l"], b"scale=2000; 4*a(1)\n");
+}
+
+#[test]
+fn python3_restored_mid_run_matches() {
+    let python = if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    };
+    let script = r#"
+import sys
+counts = {}
+h = 0
+for n, line in enumerate(sys.stdin):
+    for w in line.split():
+        counts[w] = counts.get(w, 0) + 1
+        for ch in w:
+            h = (h * 131 + ord(ch)) % 1000000007
+    if n % 5000 == 0:
+        print(n, h, flush=True)
+for w in sorted(counts):
+    print(w, counts[w])
+"#;
+    tool(
+        "tool-python3",
+        python,
+        &["-c", script],
+        &text(8 << 10, 8 << 10),
+    );
+}
