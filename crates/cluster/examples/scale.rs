@@ -23,6 +23,7 @@ struct Args {
     steady: u64,
     change_every: f64,
     loss: f64,
+    rumour_tx: Option<u8>,
 }
 
 fn parse() -> Args {
@@ -32,6 +33,7 @@ fn parse() -> Args {
         steady: 60,
         change_every: 30.0,
         loss: 0.0,
+        rumour_tx: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
@@ -43,8 +45,9 @@ fn parse() -> Args {
             "--steady" => a.steady = v.parse().expect("--steady SECONDS"),
             "--change-every" => a.change_every = v.parse().expect("--change-every SECONDS"),
             "--loss" => a.loss = v.parse().expect("--loss FRACTION"),
+            "--rumour-tx" => a.rumour_tx = Some(v.parse().expect("--rumour-tx N")),
             other => {
-                panic!("unknown flag {other}; flags: --nodes --seed --steady --change-every --loss")
+                panic!("unknown flag {other}; flags: --nodes --seed --steady --change-every --loss --rumour-tx")
             }
         }
     }
@@ -91,8 +94,13 @@ fn main() {
         ..SimConfig::default()
     });
     let gossip = Simulator::default_node_config(0, n).gossip_interval;
+    let config = |i: usize| {
+        let mut c = Simulator::default_node_config(i, n);
+        c.rumour_transmissions = args.rumour_tx.or(c.rumour_transmissions);
+        c
+    };
     for i in 0..n {
-        sim.add_node(Simulator::default_node_config(i, n), &key);
+        sim.add_node(config(i), &key);
     }
     let mut rng = StdRng::seed_from_u64(args.seed ^ 0x5eed);
     for i in 1..n {
@@ -102,7 +110,7 @@ fn main() {
         "nodes {n}, seed {}, loss {}, rumour transmissions {}",
         args.seed,
         args.loss,
-        Simulator::default_node_config(0, n).rumour_tx()
+        config(0).rumour_tx()
     );
 
     // Phase 1: cold start.
@@ -225,7 +233,21 @@ fn main() {
             "dead node declared dead by every node after {:.2} s",
             (t - t4).as_secs_f64()
         ),
-        None => println!("dead node NOT detected everywhere within 300 s"),
+        None => {
+            let holdouts: Vec<usize> = (0..n)
+                .filter(|&j| j != victim && sim.node(j).unwrap().is_active_member(&addr))
+                .collect();
+            let state = sim
+                .node(holdouts[0])
+                .unwrap()
+                .members()
+                .into_iter()
+                .find(|m| m.id.addr == addr);
+            println!(
+                "dead node NOT detected everywhere within 300 s: {} nodes still hold it active, e.g. node {} as {:?}",
+                holdouts.len(), holdouts[0], state.map(|m| (m.id, m.state))
+            );
+        }
     }
     println!(
         "simulation: {} datagrams delivered, {} dropped, {} refused; wall time {:.1} s",

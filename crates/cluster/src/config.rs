@@ -41,6 +41,11 @@ pub struct ClusterConfig {
     pub thresholds: ChangeThresholds,
     /// While some member's load is unknown, pull a peer's table this often.
     pub sync_interval: Duration,
+    /// Pull from a random peer the vectors it merged in the last
+    /// `recent_window` this often (repairs missed rumours within seconds).
+    pub recent_pull_interval: Duration,
+    /// See `recent_pull_interval`.
+    pub recent_window: Duration,
     /// Pull a random peer's table this often in any case (repairs losses).
     pub anti_entropy_interval: Duration,
     /// At most this many datagrams answer one table pull.
@@ -73,6 +78,8 @@ impl ClusterConfig {
             rumour_budget: 6000,
             thresholds: ChangeThresholds::default(),
             sync_interval: Duration::from_secs(3),
+            recent_pull_interval: Duration::from_secs(5),
+            recent_window: Duration::from_secs(10),
             anti_entropy_interval: Duration::from_secs(120),
             max_sync_datagrams: 64,
             seed_retry_interval: Duration::from_secs(1),

@@ -4,7 +4,8 @@
 //! message = tag:u8 body
 //!   1 Membership: the rest is one foca packet (see `codec`)
 //!   2 LoadGossip: sender:NodeId count:u8 count × LoadVector   (hot rumours)
-//!   3 SyncRequest: sender:NodeId known:u32                     (pull the table)
+//!   3 SyncRequest: sender:NodeId known:u32 window_ms:u32        (pull the table,
+//!                  or with window_ms > 0 only what arrived in that last window)
 //!   4 SyncReply: sender:NodeId count:u8 count × LoadVector     (one chunk of it)
 //! ```
 //!
@@ -34,6 +35,9 @@ pub enum Message<'a> {
         sender: NodeId,
         /// How many vectors the asker knows (informational).
         known: u32,
+        /// 0: the whole table; else only vectors the answerer merged within
+        /// this many milliseconds (a cheap repair of missed rumours).
+        window_ms: u32,
     },
     /// One chunk of a load table sent in reply to a `SyncRequest`.
     SyncReply {
@@ -72,6 +76,7 @@ impl<'a> Message<'a> {
             SYNC_REQUEST => Message::SyncRequest {
                 sender: NodeId::decode(&mut r)?,
                 known: r.u32()?,
+                window_ms: r.u32()?,
             },
             tag => {
                 return Err(DecodeError::UnknownTag {
@@ -105,10 +110,15 @@ impl<'a> Message<'a> {
                     v.encode(&mut out);
                 }
             }
-            Message::SyncRequest { sender, known } => {
+            Message::SyncRequest {
+                sender,
+                known,
+                window_ms,
+            } => {
                 out.push(SYNC_REQUEST);
                 sender.encode(&mut out);
                 out.extend_from_slice(&known.to_be_bytes());
+                out.extend_from_slice(&window_ms.to_be_bytes());
             }
         }
         out

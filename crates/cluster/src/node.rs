@@ -163,9 +163,13 @@ pub struct ClusterNode {
     next_gossip: Duration,
     next_sync: Duration,
     next_anti_entropy: Duration,
+    next_recent_pull: Duration,
     left: bool,
     seeds: Vec<SocketAddr>,
     sync_answered: HashMap<SocketAddr, Duration>,
+    suspects: HashMap<SocketAddr, (NodeId, u16, Duration)>,
+    suspect_timeout: Duration,
+    next_suspect_sweep: Duration,
     next_seed_announce: Duration,
     outgoing: Vec<(SocketAddr, Vec<u8>)>,
     events: Vec<ClusterEvent>,
@@ -221,6 +225,7 @@ impl ClusterNode {
         swim_config.max_packet_size = NonZeroUsize::new(config.max_datagram - SEAL_OVERHEAD - 1)
             .expect("max_datagram checked above");
         swim_config.remove_down_after = Some(config.forget_down_after);
+        let suspect_timeout = swim_config.suspect_to_down_after;
         let swim_rng = StdRng::seed_from_u64(rng.next_u64());
         let id = NodeId::new(config.addr, config.generation);
         let swim = Foca::new(id, swim_config, swim_rng, WireCodec);
@@ -243,9 +248,13 @@ impl ClusterNode {
             next_gossip: Duration::ZERO,
             next_sync: Duration::ZERO,
             next_anti_entropy: config.anti_entropy_interval,
+            next_recent_pull: config.recent_pull_interval,
             left: false,
             seeds: Vec::new(),
             sync_answered: HashMap::new(),
+            suspects: HashMap::new(),
+            suspect_timeout,
+            next_suspect_sweep: Duration::ZERO,
             next_seed_announce: Duration::ZERO,
             outgoing: Vec::new(),
             events: Vec::new(),
@@ -370,9 +379,11 @@ impl ClusterNode {
                 self.merge_vectors(vectors);
                 Ok(())
             }
-            Message::SyncRequest { sender, .. } => {
+            Message::SyncRequest {
+                sender, window_ms, ..
+            } => {
                 if sender.addr != self.config.addr {
-                    self.answer_sync(sender.addr);
+                    self.answer_sync(sender.addr, window_ms);
                 }
                 Ok(())
             }
@@ -400,6 +411,10 @@ impl ClusterNode {
             }
         }
         self.maybe_publish(now);
+        if now >= self.next_suspect_sweep {
+            self.next_suspect_sweep = now + Duration::from_secs(1);
+            self.sweep_suspects(now);
+        }
         if !self.seeds.is_empty() && now >= self.next_seed_announce {
             let alone = self.active.is_empty();
             self.next_seed_announce = now
@@ -424,8 +439,13 @@ impl ClusterNode {
                 .any(|m| self.table.get(&m.addr).is_none());
             if missing || now >= self.next_anti_entropy {
                 self.next_anti_entropy = now + self.config.anti_entropy_interval;
-                self.request_sync();
+                self.next_recent_pull = now + self.config.recent_pull_interval;
+                self.request_sync(Duration::ZERO);
             }
+        }
+        if now >= self.next_recent_pull {
+            self.next_recent_pull = now + self.config.recent_pull_interval;
+            self.request_sync(self.config.recent_window);
         }
     }
 
@@ -435,7 +455,11 @@ impl ClusterNode {
             return None;
         }
         let timer = self.timers.peek().map(|Reverse(d)| d.at);
-        let mut periodic = self.next_gossip.min(self.next_sync);
+        let mut periodic = self
+            .next_gossip
+            .min(self.next_sync)
+            .min(self.next_suspect_sweep)
+            .min(self.next_recent_pull);
         if !self.seeds.is_empty() {
             periodic = periodic.min(self.next_seed_announce);
         }
@@ -565,6 +589,39 @@ impl ClusterNode {
         Ok(a)
     }
 
+    /// SWIM starts a suspicion timer on every member that learns of a
+    /// suspicion; foca starts one only on the member whose probe failed and
+    /// relies on its Down update reaching everyone. A member that missed
+    /// that update would keep the suspect forever (until it probes it
+    /// itself: N probe periods). So: a suspect not refuted within twice the
+    /// suspicion time here is declared down here, and foca spreads that.
+    fn sweep_suspects(&mut self, now: Duration) {
+        let mut seen = HashMap::new();
+        let mut expired = Vec::new();
+        for m in self.swim.iter_membership_state() {
+            if m.state() != State::Suspect {
+                continue;
+            }
+            let key = (*m.id(), m.incarnation());
+            let since = match self.suspects.get(&m.id().addr) {
+                Some(&(id, inc, since)) if (id, inc) == key => since,
+                _ => now,
+            };
+            if now.saturating_sub(since) >= 2 * self.suspect_timeout {
+                expired.push(foca::Member::new(key.0, key.1, State::Down));
+            } else {
+                seen.insert(m.id().addr, (key.0, key.1, since));
+            }
+        }
+        self.suspects = seen;
+        if !expired.is_empty() {
+            let _ = self
+                .swim
+                .apply_many(expired.into_iter(), true, &mut self.runtime);
+            self.flush_swim();
+        }
+    }
+
     fn local_vector(&self, leaving: bool) -> LoadVector {
         LoadVector {
             name: self.config.name.clone(),
@@ -676,38 +733,54 @@ impl ClusterNode {
         }
     }
 
-    fn request_sync(&mut self) {
+    fn request_sync(&mut self, window: Duration) {
         if let Some(to) = self.choose_active(1).pop() {
             let msg = Message::SyncRequest {
                 sender: self.id(),
                 known: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
+                window_ms: u32::try_from(window.as_millis()).unwrap_or(u32::MAX),
             };
             self.send_message(to.addr, &msg);
         }
     }
 
-    fn answer_sync(&mut self, to: SocketAddr) {
-        // At most one answer per asker per half sync interval: a replayed
-        // request cannot make this node flood the asker.
+    fn answer_sync(&mut self, to: SocketAddr, window_ms: u32) {
+        // At most one whole-table answer per asker per half sync interval: a
+        // replayed request cannot make this node flood the asker. Window
+        // answers are small and bounded by the window.
         let min_gap = self.config.sync_interval / 2;
-        if let Some(&last) = self.sync_answered.get(&to) {
-            if self.now.saturating_sub(last) < min_gap && last <= self.now {
-                return;
+        if window_ms == 0 {
+            if let Some(&last) = self.sync_answered.get(&to) {
+                if self.now.saturating_sub(last) < min_gap && last <= self.now {
+                    return;
+                }
             }
         }
         if self.sync_answered.len() > 4 * (self.active.len() + 16) {
             let horizon = self.now.saturating_sub(self.config.sync_interval);
             self.sync_answered.retain(|_, t| *t >= horizon);
         }
-        self.sync_answered.insert(to, self.now);
+        if window_ms == 0 {
+            self.sync_answered.insert(to, self.now);
+        }
+        let since = if window_ms == 0 {
+            None
+        } else {
+            Some(
+                self.now
+                    .saturating_sub(Duration::from_millis(u64::from(window_ms))),
+            )
+        };
         let me = self.id();
         let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
         let start = self.rng.random_range(0..self.table.len().max(1));
         let active = &self.active_index;
         let chunks = self
             .table
-            .chunks(start, budget, self.config.max_sync_datagrams, |v| {
-                v.addr() == me.addr || active.contains_key(&v.addr())
+            .chunks(start, budget, self.config.max_sync_datagrams, |e| {
+                let v = &e.vector;
+                since.is_none_or(|t| e.received_at >= t)
+                    && (v.addr() == me.addr || active.contains_key(&v.addr()))
             });
         for vectors in chunks {
             self.send_message(

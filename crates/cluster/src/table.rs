@@ -112,7 +112,7 @@ impl LoadTable {
         start: usize,
         budget: usize,
         max_chunks: usize,
-        keep: impl Fn(&LoadVector) -> bool,
+        keep: impl Fn(&TableEntry) -> bool,
     ) -> Vec<Vec<LoadVector>> {
         let n = self.entries.len();
         let mut chunks = Vec::new();
@@ -126,7 +126,7 @@ impl LoadTable {
             .skip(start)
             .chain(self.entries.values().take(start));
         let (mut cur, mut used) = (Vec::new(), 0usize);
-        for e in ordered.filter(|e| keep(&e.vector)) {
+        for e in ordered.filter(|e| keep(e)) {
             let len = e.vector.encoded_len();
             if !cur.is_empty() && (used + len > budget || cur.len() == 255) {
                 chunks.push(std::mem::take(&mut cur));
