@@ -17,6 +17,8 @@ use crate::discovery::{Discovery, ANNOUNCE_ALONE, ANNOUNCE_JOINED, MAX_ANNOUNCEM
 
 /// Largest peer datagram read (the core refuses anything over its own limit).
 const RECV_BUF: usize = 65_536;
+/// Pause after a failed receive.
+const RECV_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// Used when the core has no deadline (after leaving).
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
@@ -86,7 +88,11 @@ impl PeerLoop {
                             tracing::debug!(%from, %err, "peer datagram refused");
                         }
                     }
-                    Err(err) => tracing::debug!(%err, "peer socket receive"),
+                    Err(err) => {
+                        // Not expected on an unconnected UDP socket; never spin on it.
+                        tracing::warn!(%err, "peer socket receive failed");
+                        tokio::time::sleep(RECV_ERROR_PAUSE).await;
+                    }
                 },
                 r = recv_discovery(discovery, &mut dbuf) => match r {
                     Ok((n, from)) => {
@@ -96,7 +102,10 @@ impl PeerLoop {
                             Err(err) => tracing::debug!(%from, %err, "discovery datagram refused"),
                         }
                     }
-                    Err(err) => tracing::debug!(%err, "discovery socket receive"),
+                    Err(err) => {
+                        tracing::warn!(%err, "discovery socket receive failed");
+                        tokio::time::sleep(RECV_ERROR_PAUSE).await;
+                    }
                 },
                 () = announce_due(discovery, next_announce) => {
                     let sealed = self.node.discovery_announcement();
