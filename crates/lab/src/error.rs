@@ -65,6 +65,11 @@ pub enum LabError {
          run `wend lab down --name {lab}` and `wend lab up` again"
     )]
     NodeGone { lab: String, node: String, pid: u32 },
+    #[error(
+        "node {node} of lab {lab} has no daemon (the lab was built with --no-daemon): \
+         run `wend lab down --name {lab}` and `wend lab up` without it"
+    )]
+    NoDaemon { lab: String, node: String },
     #[error("timed out after {secs} s waiting for {what}")]
     Timeout { what: String, secs: u64 },
 }

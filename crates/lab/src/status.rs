@@ -152,6 +152,12 @@ pub fn start_daemon(
     timeout: Duration,
 ) -> Result<u32, LabError> {
     let n = state.node(node)?;
+    if n.daemon.is_none() {
+        return Err(LabError::NoDaemon {
+            lab: state.name.to_string(),
+            node: node.to_owned(),
+        });
+    }
     if let Some(pid) = daemon_pid(host, state, node) {
         return Ok(pid);
     }

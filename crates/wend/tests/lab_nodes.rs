@@ -202,11 +202,19 @@ fn concurrent_labs_get_their_own_subnets() {
     init();
     let mut a = spec(1);
     a.daemon = false;
+    a.cpus = CpuSpec::parse("1").unwrap();
+    a.pin = true;
     let mut b = spec(1);
     b.daemon = false;
     let a = Lab::up(a).expect("lab a");
     let b = Lab::up(b).expect("lab b");
     assert_ne!(a.state().subnet, b.state().subnet);
+    // Pinned to one CPU (where cpusets exist): the node sees one CPU.
+    if let Some(cpus) = a.state().nodes[0].cpuset.clone() {
+        assert_eq!(cpus.split(',').count(), 1, "{cpus}");
+        let n = text(&a.exec("node1", &["nproc"]).output().unwrap());
+        assert_eq!(n.trim(), "1");
+    }
     let a1 = a.addr("node1").unwrap().to_string();
     let b1 = b.addr("node1").unwrap().to_string();
     // A node of one lab has no route to the other lab.

@@ -74,6 +74,15 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         cmd: Vec<String>,
     },
+    /// Stop (SIGTERM: it leaves), kill (SIGKILL: a crash) or start a node's daemon.
+    Daemon {
+        #[command(flatten)]
+        which: Which,
+        /// The node (node1..nodeN).
+        node: String,
+        /// What to do.
+        action: DaemonAction,
+    },
     /// Be a node: hold its namespaces and run its daemon (started by `up`).
     #[command(hide = true)]
     Hold {
@@ -82,6 +91,13 @@ pub enum Command {
         #[arg(long)]
         node: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum DaemonAction {
+    Start,
+    Stop,
+    Kill,
 }
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
@@ -174,6 +190,30 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             };
             Ok(ExitCode::from(code))
         }
+        Command::Daemon {
+            which,
+            node,
+            action,
+        } => {
+            let mut host = SystemHost::new();
+            let state = wend_lab::status::load(&mut host, &which.name, &which.root)?;
+            let t = std::time::Duration::from_secs(30);
+            match action {
+                DaemonAction::Start => {
+                    let pid = wend_lab::status::start_daemon(&mut host, &state, &node, t)?;
+                    println!("{node}: daemon {pid} running");
+                }
+                DaemonAction::Stop | DaemonAction::Kill => {
+                    let sig = match action {
+                        DaemonAction::Stop => wend_lab::host::Sig::Term,
+                        _ => wend_lab::host::Sig::Kill,
+                    };
+                    wend_lab::status::stop_daemon(&mut host, &state, &node, sig, t)?;
+                    println!("{node}: daemon stopped");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Hold { which, node } => {
             wend_lab::holder::hold(&which.name, &node, &which.root)?;
             Ok(ExitCode::SUCCESS)
@@ -184,7 +224,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
 fn print_table(l: &LabStatus) {
     println!(
         "{:<8} {:<15} {:>6} {:>8} {:>8} {:>8}  API SOCKET",
-        "NODE", "ADDRESS", "CPUS", "PINNED", "NODE", "DAEMON"
+        "NODE", "ADDRESS", "CPUS", "PINNED", "HOLDER", "DAEMON"
     );
     for n in &l.nodes {
         let cpus = n.cpus.map_or("all".to_owned(), |c| format!("{c}"));
