@@ -40,6 +40,26 @@ impl Lab {
         })
     }
 
+    /// Takes hold of a lab that is already running (built by `wend lab up`, say). Dropping the
+    /// handle leaves that lab running; [`Lab::down`] still removes it.
+    pub fn attach(name: LabName, wend: impl Into<PathBuf>) -> Result<Lab, LabError> {
+        let root = PathBuf::from(crate::naming::STATE_ROOT);
+        let mut host = SystemHost::new();
+        let state = status::load(&mut host, &name, &root)?;
+        Ok(Lab {
+            host,
+            state,
+            wend: wend.into(),
+            root,
+            down: true,
+        })
+    }
+
+    /// The `wend` binary the lab runs (for commands to [`Lab::exec`] in a node).
+    pub fn wend(&self) -> &Path {
+        &self.wend
+    }
+
     /// A lab name unique to this process and call, for tests: `t<pid><n>` in base 36.
     pub fn unique_name() -> LabName {
         static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -140,6 +160,7 @@ impl Lab {
     }
 
     /// Removes everything the lab created.
+    /// (Also for a handle from [`Lab::attach`].)
     pub fn down(mut self) -> Result<DownReport, LabError> {
         self.down = true;
         down::down(&mut self.host, &self.state.name, &self.root)

@@ -68,6 +68,14 @@ impl LabSpec {
     }
 }
 
+impl LabSpec {
+    /// A lab for a test: a unique name ([`crate::Lab::unique_name`]), `nodes` nodes with
+    /// daemons, everything else as [`LabSpec::new`].
+    pub fn for_test(nodes: usize, wend: impl Into<PathBuf>) -> Self {
+        LabSpec::new(crate::Lab::unique_name(), nodes, wend)
+    }
+}
+
 fn ip(host: &mut dyn Host, args: &[&str]) -> Result<String, LabError> {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     host.run("ip", &args)

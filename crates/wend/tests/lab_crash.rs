@@ -31,6 +31,11 @@ fn cli_up_exec_and_down_after_a_crash() {
     assert!(out.contains("node2"), "{out}");
 
     let state = load_state(&name);
+    // A handle on a lab built by the CLI leaves it running when dropped.
+    let attached = Lab::attach(name.clone(), WEND).expect("attach");
+    assert_eq!(attached.state().subnet, state.subnet);
+    drop(attached);
+    assert!(state.dir.join("state.json").exists());
     let holders: Vec<u32> = state.nodes.iter().filter_map(|n| n.holder_pid).collect();
     assert_eq!(holders.len(), 2);
     assert!(holders.iter().all(|p| alive(*p)));

@@ -11,7 +11,7 @@ use lab_common::*;
 use wend_lab::{CpuSpec, Lab, LabSpec};
 
 fn spec(nodes: usize) -> LabSpec {
-    let mut s = LabSpec::new(Lab::unique_name(), nodes, WEND);
+    let mut s = LabSpec::for_test(nodes, WEND);
     s.daemon_program = Some(fake_daemon());
     s
 }
