@@ -130,11 +130,15 @@ impl Cgroups {
                 }
             }
             Cgroups::V2 { root, cpuset } => {
-                let ctl = if *cpuset { "+cpu +cpuset" } else { "+cpu" };
-                write(host, &root.join("cgroup.subtree_control"), ctl)?;
+                let wanted: &[&str] = if *cpuset {
+                    &["cpu", "cpuset"]
+                } else {
+                    &["cpu"]
+                };
+                enable_controllers(host, root, wanted)?;
                 let lab = root.join(dir_name);
                 mkdir(host, &lab)?;
-                write(host, &lab.join("cgroup.subtree_control"), ctl)?;
+                enable_controllers(host, &lab, wanted)?;
             }
         }
         Ok(())
@@ -217,6 +221,30 @@ impl Cgroups {
             }
         }
     }
+}
+
+/// Enables cgroup v2 controllers for the children of `dir`, writing only those not yet on.
+fn enable_controllers(host: &mut dyn Host, dir: &Path, wanted: &[&str]) -> Result<(), LabError> {
+    let file = dir.join("cgroup.subtree_control");
+    let on = host.read(&file).unwrap_or_default();
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|c| !on.split_whitespace().any(|o| o == **c))
+        .map(|c| format!("+{c}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    host.write(&file, &missing.join(" "))
+        .map_err(|e| LabError::Command {
+            cmd: format!("echo '{}' > {}", missing.join(" "), file.display()),
+            detail: format!(
+                "{e}: cannot enable the controllers for the lab's cgroups (a cgroup v2 group \
+                 that holds processes itself cannot delegate them: run the lab where \
+                 {} has no processes of its own, or as a systemd unit with Delegate=yes)",
+                dir.display()
+            ),
+        })
 }
 
 /// The pids listed in a `cgroup.procs` file (empty if it is gone).

@@ -22,6 +22,22 @@
 //! [`Host`] trait, so it is unit-tested with a recording double; [`SystemHost`] is the real
 //! machine, tested by `crates/wend/tests/lab_*.rs` as root.
 //!
+//! From Rust (tests of the daemon and of migration build labs this way):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use wend_lab::{CpuSpec, Lab, LabSpec};
+//!
+//! let mut spec = LabSpec::for_test(5, env!("CARGO_PKG_NAME")); // the path of `wend`
+//! spec.cpus = CpuSpec::parse("1").unwrap();
+//! let mut lab = Lab::up(spec).unwrap(); // dropped: everything is removed
+//! lab.wait_api("node1", Duration::from_secs(30)).unwrap();
+//! let out = lab.exec("node1", &["wend", "nodes", "--json"]).output().unwrap();
+//! lab.kill_daemon("node3").unwrap(); // a crash; `stop_daemon` is a clean leave
+//! lab.start_daemon("node3").unwrap();
+//! # let _ = out;
+//! ```
+//!
 //! Why `ip` (iproute2) rather than a netlink crate: the lab needs a dozen one-shot
 //! configuration steps (netns, bridge, veth, addresses, routes), not a netlink event loop.
 //! `ip` is on every Linux machine that has network namespaces, names namespaces the way

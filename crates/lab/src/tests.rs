@@ -151,13 +151,15 @@ fn seeds_pinning_and_no_daemon() {
 #[test]
 fn cgroup_v2_uses_cpu_max_and_subtree_control() {
     let mut h = RecordingHost::v2();
+    h.files.insert(
+        "/sys/fs/cgroup/cgroup.subtree_control".into(),
+        "cpu memory\n".into(),
+    );
     let mut s = spec("v2", 2);
     s.cpus = CpuSpec::parse("2,0.25").unwrap();
     let state = up(&mut h, &s).unwrap();
-    index_of(
-        &h,
-        "write /sys/fs/cgroup/cgroup.subtree_control = +cpu +cpuset",
-    );
+    // The root already delegates cpu: only cpuset is switched on there.
+    index_of(&h, "write /sys/fs/cgroup/cgroup.subtree_control = +cpuset");
     index_of(
         &h,
         "write /sys/fs/cgroup/wend-lab-v2/cgroup.subtree_control = +cpu +cpuset",
