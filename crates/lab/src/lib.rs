@@ -28,11 +28,13 @@
 //! use std::time::Duration;
 //! use wend_lab::{CpuSpec, Lab, LabSpec};
 //!
-//! let mut spec = LabSpec::for_test(5, env!("CARGO_PKG_NAME")); // the path of `wend`
+//! // In an integration test of the `wend` package: env!("CARGO_BIN_EXE_wend").
+//! let mut spec = LabSpec::for_test(5, "/usr/local/bin/wend");
 //! spec.cpus = CpuSpec::parse("1").unwrap();
 //! let mut lab = Lab::up(spec).unwrap(); // dropped: everything is removed
 //! lab.wait_api("node1", Duration::from_secs(30)).unwrap();
-//! let out = lab.exec("node1", &["wend", "nodes", "--json"]).output().unwrap();
+//! let wend = lab.wend().display().to_string();
+//! let out = lab.exec("node1", &[wend.as_str(), "nodes", "--json"]).output().unwrap();
 //! lab.kill_daemon("node3").unwrap(); // a crash; `stop_daemon` is a clean leave
 //! lab.start_daemon("node3").unwrap();
 //! # let _ = out;
