@@ -36,6 +36,9 @@ pub struct RecordingHost {
     pub fail_on: Option<String>,
     /// Spawned holders do not become ready.
     pub holders_hang: bool,
+    /// What the daemons started by holders do: `Some(true)` open their API socket,
+    /// `Some(false)` exit at once, `None` never get ready.
+    pub daemons_serve: Option<bool>,
     next_pid: u32,
 }
 
@@ -218,6 +221,10 @@ impl Host for RecordingHost {
         self.dirs.contains(path) || self.files.contains_key(path)
     }
 
+    fn can_connect(&mut self, socket: &Path) -> bool {
+        self.files.contains_key(socket)
+    }
+
     fn spawn(&mut self, launch: &Launch) -> Result<u32, LabError> {
         self.calls.push(format!(
             "spawn {} {} > {}",
@@ -240,6 +247,18 @@ impl Host for RecordingHost {
         ) {
             let dir = PathBuf::from(root).join(name).join(&node);
             self.files.insert(dir.join("ready"), format!("{pid}\n"));
+            match self.daemons_serve {
+                Some(true) => {
+                    self.files.insert(dir.join("run/wend.sock"), String::new());
+                }
+                Some(false) => {
+                    let exit = "exited with status 1\n".to_owned();
+                    self.files.insert(dir.join("daemon.exit"), exit);
+                    let log = "wend: error: no such option --bogus\n".to_owned();
+                    self.files.insert(dir.join("daemon.log"), log);
+                }
+                None => {}
+            }
         }
         Ok(pid)
     }

@@ -74,6 +74,8 @@ pub trait Host {
     /// The names of the entries of a directory.
     fn list(&mut self, path: &Path) -> io::Result<Vec<String>>;
     fn exists(&mut self, path: &Path) -> bool;
+    /// True if a Unix socket accepts a connection.
+    fn can_connect(&mut self, socket: &Path) -> bool;
     /// Starts a process in its own process group, stdin from /dev/null; returns its pid.
     fn spawn(&mut self, launch: &Launch) -> Result<u32, LabError>;
     /// Sends a signal; a process that is already gone is not an error.
@@ -171,6 +173,10 @@ impl Host for SystemHost {
 
     fn exists(&mut self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn can_connect(&mut self, socket: &Path) -> bool {
+        std::os::unix::net::UnixStream::connect(socket).is_ok()
     }
 
     fn spawn(&mut self, launch: &Launch) -> Result<u32, LabError> {

@@ -16,6 +16,7 @@ use crate::{CpuSpec, LabError};
 fn spec(name: &str, nodes: usize) -> LabSpec {
     let mut s = LabSpec::new(LabName::new(name).unwrap(), nodes, "/usr/bin/wend");
     s.ready_timeout = Duration::from_millis(50);
+    s.daemon_timeout = None;
     s
 }
 
@@ -315,6 +316,9 @@ impl Host for DyingHolders {
     fn exists(&mut self, p: &Path) -> bool {
         self.0.exists(p)
     }
+    fn can_connect(&mut self, p: &Path) -> bool {
+        self.0.can_connect(p)
+    }
     fn spawn(&mut self, l: &crate::host::Launch) -> Result<u32, LabError> {
         let pid = self.0.spawn(l)?;
         self.0.procs.insert(pid, ProcState::Gone);
@@ -429,4 +433,35 @@ fn status_reports_daemons() {
     );
     let json = serde_json::to_value(&st).unwrap();
     assert_eq!(json["nodes"][1]["cpus"], 0.5);
+}
+
+#[test]
+fn up_waits_for_daemons_and_reports_one_that_dies() {
+    let mut h = RecordingHost::v1();
+    h.daemons_serve = Some(true);
+    let mut s = spec("dmn", 2);
+    s.daemon_timeout = Some(Duration::from_millis(50));
+    up(&mut h, &s).unwrap();
+
+    let mut h = RecordingHost::v1();
+    h.daemons_serve = Some(false);
+    let err = up(&mut h, &s).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("node1") && msg.contains("exited with status 1"),
+        "{msg}"
+    );
+    assert!(msg.contains("no such option --bogus"), "{msg}");
+    assert_clean(&h, "dmn");
+
+    let mut h = RecordingHost::v1();
+    let err = up(&mut h, &s).unwrap_err();
+    assert!(matches!(err, LabError::Timeout { .. }), "{err}");
+    assert_clean(&h, "dmn");
+    // Without daemons there is nothing to wait for.
+    let mut h = RecordingHost::v1();
+    let mut s = spec("nod", 1);
+    s.daemon = false;
+    s.daemon_timeout = Some(Duration::from_millis(50));
+    up(&mut h, &s).unwrap();
 }

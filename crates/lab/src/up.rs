@@ -46,6 +46,9 @@ pub struct LabSpec {
     pub root: PathBuf,
     /// How long to wait for every node's holder to be ready.
     pub ready_timeout: Duration,
+    /// How long to wait for every daemon's API socket to accept connections (`None`: do not
+    /// wait). A daemon that exits meanwhile fails `up` with the end of its log.
+    pub daemon_timeout: Option<Duration>,
 }
 
 impl LabSpec {
@@ -64,6 +67,7 @@ impl LabSpec {
             daemon_program: None,
             root: PathBuf::from(STATE_ROOT),
             ready_timeout: Duration::from_secs(20),
+            daemon_timeout: Some(Duration::from_secs(60)),
         }
     }
 }
@@ -262,6 +266,9 @@ fn build(
     }
     state.save(host)?;
     wait_ready(host, spec, state)?;
+    if let Some(t) = spec.daemon_timeout {
+        wait_daemons(host, state, t)?;
+    }
     state.phase = "up".to_owned();
     state.save(host)
 }
@@ -293,6 +300,34 @@ fn wait_ready(host: &mut dyn Host, spec: &LabSpec, state: &LabState) -> Result<(
                 return Err(LabError::Timeout {
                     what: format!("node {} to be ready", n.name),
                     secs: spec.ready_timeout.as_secs(),
+                });
+            }
+            host.sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every node's daemon accepts connections on its API socket.
+fn wait_daemons(host: &mut dyn Host, state: &LabState, timeout: Duration) -> Result<(), LabError> {
+    let deadline = Instant::now() + timeout;
+    for n in state.nodes.iter().filter(|n| n.daemon.is_some()) {
+        let sock = state.api_socket(&n.name);
+        let exit = state.node_dir(&n.name).join("daemon.exit");
+        while !host.can_connect(&sock) {
+            if let Ok(how) = host.read(&exit) {
+                let log = state.daemon_log(&n.name);
+                let text = host.read(&log).unwrap_or_default();
+                let last = text.lines().last().unwrap_or("(empty log)").to_owned();
+                return Err(LabError::NodeStart {
+                    node: n.name.clone(),
+                    why: format!("its daemon {}: {last} (log: {})", how.trim(), log.display()),
+                });
+            }
+            if Instant::now() > deadline {
+                return Err(LabError::Timeout {
+                    what: format!("the daemon of {} to open {}", n.name, sock.display()),
+                    secs: timeout.as_secs(),
                 });
             }
             host.sleep(Duration::from_millis(20));

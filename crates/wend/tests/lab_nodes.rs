@@ -13,6 +13,8 @@ use wend_lab::{CpuSpec, Lab, LabSpec};
 fn spec(nodes: usize) -> LabSpec {
     let mut s = LabSpec::for_test(nodes, WEND);
     s.daemon_program = Some(fake_daemon());
+    // The fake daemon opens no API socket.
+    s.daemon_timeout = None;
     s
 }
 

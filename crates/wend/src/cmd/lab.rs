@@ -44,6 +44,9 @@ pub enum Command {
         /// The daemons' peer port.
         #[arg(long, default_value_t = wend_lab::DEFAULT_PORT)]
         port: u16,
+        /// Seconds to wait for every daemon's API socket (0: do not wait).
+        #[arg(long, default_value_t = 60)]
+        wait: u64,
         /// An extra argument for every daemon (repeat for several).
         #[arg(long = "daemon-arg", allow_hyphen_values = true)]
         daemon_args: Vec<String>,
@@ -110,6 +113,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             no_daemon,
             seeds,
             port,
+            wait,
             daemon_args,
         } => {
             let wend = std::env::current_exe().context("cannot find the wend binary")?;
@@ -123,6 +127,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             spec.seeds = seeds;
             spec.port = port;
             spec.daemon_args = daemon_args;
+            spec.daemon_timeout = (wait > 0).then(|| std::time::Duration::from_secs(wait));
             spec.root = which.root;
             let mut host = SystemHost::new();
             let state = wend_lab::up::up(&mut host, &spec)?;
