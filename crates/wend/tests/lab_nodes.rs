@@ -282,3 +282,23 @@ fn multicast_crosses_the_bridge() {
     assert!(recv.wait().unwrap().success());
     assert_eq!(got, format!("hello {}", lab.addr("node2").unwrap()));
 }
+
+#[test]
+fn real_daemons_serve_their_api_from_the_host_path() {
+    init();
+    let lab = Lab::up(LabSpec::for_test(2, WEND)).expect("lab up with daemons");
+    let key = lab.state().key.clone().expect("a lab key");
+    assert!(key.exists(), "{}", key.display());
+    for node in lab.nodes() {
+        // `up` waited for the sockets; they are reachable from the host.
+        let sock = lab.api_socket(&node);
+        assert!(
+            std::os::unix::net::UnixStream::connect(&sock).is_ok(),
+            "{}",
+            sock.display()
+        );
+        let out = lab.exec(&node, &[WEND, "nodes"]).output().unwrap();
+        assert!(out.status.success(), "{node}: {out:?}");
+        assert!(text(&out).contains(&node), "{node}: {}", text(&out));
+    }
+}
