@@ -98,7 +98,8 @@ impl ProcessFacts {
         let holds_lock = proc::lock_holders()
             .map(|v| v.contains(&pid))
             .unwrap_or(false);
-        let areas = proc::maps::read_with_flags(pid).map_err(sys)?;
+        // /proc/PID/maps, not smaps: smaps walks every page (tens of ms per GiB).
+        let areas = proc::maps::read(pid).map_err(sys)?;
         let raw = fdinfo::list(pid).map_err(sys)?;
         let mut fds: Vec<FdFact> = raw
             .into_iter()

@@ -138,13 +138,13 @@ pub fn stay_reasons(f: &ProcessFacts, path: StayPath) -> Vec<StayReason> {
         let label = format!("{:#x}-{:#x} {}", a.start, a.end, a.name);
         if a.name.starts_with("/SYSV") {
             out.push(StayReason::SysvShm { area: label });
-        } else if a.shared && (a.write || a.has_flag("mw") || !a.name.starts_with('/')) {
+        } else if a.shared && (a.write || !a.name.starts_with('/')) {
             out.push(StayReason::SharedMemory { area: label });
-        } else if a.has_flag("io") || a.has_flag("pf") {
+        } else if a.name.starts_with("/dev/") && !a.name.starts_with("/dev/zero") {
             out.push(StayReason::DeviceMemory { area: label });
         }
     }
-    if f.locked_kb > 0 || f.areas.iter().any(|a| a.has_flag("lo")) {
+    if f.locked_kb > 0 {
         out.push(StayReason::LockedMemory);
     }
     if f.holds_lock || f.fds.iter().any(|d| d.locks > 0) {

@@ -387,13 +387,19 @@ impl Stopped {
 
     /// Kill the process; reap it when it is our child (else the tracer's notification).
     pub fn kill(mut self) -> Result<()> {
-        self.kill_inner()
+        self.kill_inner(|| {})
     }
 
-    fn kill_inner(&mut self) -> Result<()> {
+    /// Like [`Stopped::kill`], calling `sent` right after SIGKILL is sent, before the wait.
+    pub fn kill_then(mut self, sent: impl FnOnce()) -> Result<()> {
+        self.kill_inner(sent)
+    }
+
+    fn kill_inner(&mut self, sent: impl FnOnce()) -> Result<()> {
         self.done = true;
         nix::sys::signal::kill(npid(self.pid), Signal::SIGKILL)
             .map_err(|e| SysError::from(("kill", self.pid, e)))?;
+        sent();
         loop {
             match waitpid(npid(self.pid), Some(WaitPidFlag::__WALL)) {
                 Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => return Ok(()),
@@ -418,7 +424,7 @@ impl Drop for Stopped {
         }
         let _ = match self.on_drop {
             DropAction::Detach => self.detach_inner(),
-            DropAction::Kill => self.kill_inner(),
+            DropAction::Kill => self.kill_inner(|| {}),
         };
     }
 }

@@ -78,7 +78,8 @@ pub(crate) fn plan(pid: i32, entries: &[MapEntry]) -> Result<Layout, CkptError> 
             start: e.start,
             end: e.end,
             prot: e.prot(),
-            growsdown: e.has_flag("gd"),
+            // Only the main stack grows down (VmFlags "gd" would need smaps, which is slow).
+            growsdown: e.name == "[stack]",
             name: e.name.clone(),
             backing,
         });

@@ -87,6 +87,16 @@ impl Frozen {
         let pid = self.pid();
         self.stopped.kill().map_err(|e| CkptError::sys(pid, e))
     }
+    /// Kill it; the time from the freeze to SIGKILL.
+    fn kill_measured(self) -> Result<Duration, CkptError> {
+        let pid = self.pid();
+        let since = self.since;
+        let mut at = None;
+        self.stopped
+            .kill_then(|| at = Some(since.elapsed()))
+            .map_err(|e| CkptError::sys(pid, e))?;
+        Ok(at.unwrap_or_else(|| since.elapsed()))
+    }
     /// The ptrace handle, to keep the process frozen (a deputy). Dropping it lets it run.
     pub fn into_stopped(self) -> Stopped {
         self.stopped
@@ -110,18 +120,33 @@ fn seize(pid: i32) -> Result<Stopped, CkptError> {
 /// process stays frozen ([`Frozen`]); on failure it runs on unchanged.
 pub fn dump<W: Write>(
     pid: i32,
-    mut writer: ImageWriter<W>,
+    writer: ImageWriter<W>,
     opts: &CheckpointOptions,
 ) -> Result<(Frozen, W, DumpReport), CkptError> {
-    let before = ProcessFacts::gather(pid)?;
-    let reasons = stay_reasons(&before, opts.path);
+    precheck(pid, opts.path)?;
+    dump_checked(pid, writer, opts)
+}
+
+/// Refuse by stay reasons (or a missing pid) without touching the process.
+fn precheck(pid: i32, path: StayPath) -> Result<(), CkptError> {
+    let reasons = stay_reasons(&ProcessFacts::gather(pid)?, path);
     if !reasons.is_empty() {
         return Err(CkptError::Stay { pid, reasons });
     }
+    Ok(())
+}
+
+fn dump_checked<W: Write>(
+    pid: i32,
+    mut writer: ImageWriter<W>,
+    opts: &CheckpointOptions,
+) -> Result<(Frozen, W, DumpReport), CkptError> {
     let mut stopped = seize(pid)?;
     let since = Instant::now();
     // Check again now that it cannot change (a thread may have appeared meanwhile).
+    tracing::debug!("frozen");
     let mut facts = ProcessFacts::gather(pid)?;
+    tracing::debug!(elapsed = ?since.elapsed(), "facts gathered again");
     facts.discount_own_trace();
     let reasons = stay_reasons(&facts, opts.path);
     if !reasons.is_empty() {
@@ -188,10 +213,13 @@ pub fn dump<W: Write>(
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
     };
+    tracing::debug!(elapsed = ?since.elapsed(), "state collected");
     writer.write_meta(&image)?;
     files::write_blobs(pid, &blobs, &mut writer)?;
     let dumped_bytes = memory::write_pages(pid, &plans, &mut writer, &opts.progress)?;
+    tracing::debug!(elapsed = ?since.elapsed(), dumped_bytes, "pages handed to the writer");
     let (out, stats) = writer.finish()?;
+    tracing::debug!(elapsed = ?since.elapsed(), "image finished");
     opts.progress.finish();
     let report = DumpReport {
         pid,
@@ -212,25 +240,26 @@ pub fn checkpoint_to_file(
 ) -> Result<CheckpointReport, CkptError> {
     let start = Instant::now();
     // Refuse (or fail on a missing pid) before creating anything.
-    let reasons = stay_reasons(&ProcessFacts::gather(pid)?, opts.path);
-    if !reasons.is_empty() {
-        return Err(CkptError::Stay { pid, reasons });
-    }
+    precheck(pid, opts.path)?;
     let file = AtomicFile::create(path)?;
     let writer = ImageWriter::spawn(file, &opts.write)?;
-    let (frozen, file, dump) = dump(pid, writer, opts)?;
+    let (frozen, file, dump) = dump_checked(pid, writer, opts)?;
     // A failed commit drops `frozen`, which lets the process run on.
     file.commit()?;
+    tracing::debug!(elapsed = ?frozen.since().elapsed(), "image committed");
     let image_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let since = frozen.since();
-    if opts.leave_running {
+    let frozen_for = if opts.leave_running {
         frozen.resume()?;
+        since.elapsed()
     } else {
-        frozen.kill()?;
-    }
+        // Frozen ends with SIGKILL; tearing down its memory afterwards is the kernel's time.
+        frozen.kill_measured()?
+    };
+    tracing::debug!(elapsed = ?since.elapsed(), "process released");
     Ok(CheckpointReport {
         dump,
-        frozen: since.elapsed(),
+        frozen: frozen_for,
         total: start.elapsed(),
         image_bytes,
     })
