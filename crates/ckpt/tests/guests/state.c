@@ -26,6 +26,7 @@ static volatile sig_atomic_t usr1_hits, usr2_hits;
 static void on_usr1(int s) { (void)s; usr1_hits++; }
 static void on_usr2(int s) { (void)s; usr2_hits++; }
 
+static unsigned long vdso_start(void);
 static char *read_file(const char *p, size_t *len) {
     static char buf[3][65536];
     static int k;
@@ -35,6 +36,16 @@ static char *read_file(const char *p, size_t *len) {
     if (fd >= 0) close(fd);
     *len = n < 0 ? 0 : (size_t)n;
     return b;
+}
+
+static unsigned long vdso_start(void) {
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long s = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "[vdso]")) { s = strtoul(line, NULL, 16); break; }
+    if (f) fclose(f);
+    return s;
 }
 
 int main(int argc, char **argv) {
@@ -108,6 +119,7 @@ int main(int argc, char **argv) {
     if (write(p[1], "hello", 5) != 5) return 2;
     int dirfd = open(".", O_RDONLY | O_DIRECTORY);
 
+    unsigned long vdso0 = vdso_start();
     printf("READY %d\n", getpid());
     fflush(stdout);
     char *brkR = sbrk(0);
@@ -120,6 +132,11 @@ int main(int argc, char **argv) {
         if (failures) break;
     }
     // ---- checks ----
+    // vDSO: glibc cached pointers into it at startup; they must still be valid.
+    struct timespec t1, t2;
+    CHECK(clock_gettime(CLOCK_MONOTONIC, &t1) == 0 && clock_gettime(CLOCK_REALTIME, &t2) == 0, "clock_gettime");
+    CHECK(time(NULL) > 1000000000, "time()");
+    CHECK(vdso_start() == vdso0 && vdso0 == getauxval(AT_SYSINFO_EHDR), "vdso at %lx, was %lx", vdso_start(), vdso0);
     CHECK(tls_value == 4242, "tls %d", tls_value);
     char cwd1[4096]; CHECK(getcwd(cwd1, sizeof cwd1) && strcmp(cwd0, cwd1) == 0, "cwd %s", cwd1);
     mode_t um = umask(0); CHECK(um == 027, "umask %o", um);
