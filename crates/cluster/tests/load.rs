@@ -91,3 +91,51 @@ fn same_seed_same_run() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3), run(4));
 }
+
+#[test]
+fn publication_interval_follows_the_rumour_budget() {
+    use wend_cluster::sim::{SimConfig, Simulator};
+    let n = 40;
+    let key = key();
+    let mut sim = Simulator::new(SimConfig {
+        seed: 23,
+        ..SimConfig::default()
+    });
+    for i in 0..n {
+        let mut c = Simulator::default_node_config(i, n);
+        c.rumour_budget = 1000;
+        c.rumour_transmissions = Some(5);
+        sim.add_node(c, &key);
+    }
+    for i in 1..n {
+        sim.join(i, 0);
+    }
+    assert!(sim
+        .run_until_cond(secs(60), Duration::from_millis(100), converged)
+        .is_some());
+    // 40 members x 5 transmissions x 48 B / 1000 B/s = 9.6 s.
+    let interval = sim.node(3).unwrap().publish_interval();
+    assert_eq!(interval, Duration::from_secs_f64(9.6));
+    // A second significant change within that interval waits for it.
+    let addr = sim.slot(3).addr;
+    sim.run_for(secs(10));
+    sim.set_load(
+        3,
+        LocalLoad {
+            load: 5.0,
+            ..Default::default()
+        },
+    );
+    sim.run_for(secs(1));
+    sim.set_load(
+        3,
+        LocalLoad {
+            load: 9.0,
+            ..Default::default()
+        },
+    );
+    sim.run_for(secs(5));
+    assert_eq!(sim.node(0).unwrap().load_of(&addr).unwrap().load.load, 5.0);
+    sim.run_for(secs(10));
+    assert_eq!(sim.node(0).unwrap().load_of(&addr).unwrap().load.load, 9.0);
+}
