@@ -258,9 +258,20 @@ fn area_at(areas: &[Area], addr: u64) -> Option<&Area> {
     areas.get(i).filter(|a| a.start <= addr)
 }
 
+/// A memory record moved from the reading thread to the writing one.
+enum Msg {
+    Pages(u64, Vec<u8>),
+    Zero(u64, u64),
+    Failed(wend_image::ImageError),
+}
+
 /// Fill memory from the image's page records (and `first`, read ahead). Zero runs matter only
 /// inside file-backed areas: fresh anonymous memory is already zero. Blob records are skipped.
-pub(crate) fn fill<R: Read>(
+///
+/// A second thread reads and verifies records while this one writes them into the process, so
+/// reading the image and faulting in the target's memory overlap. A few frame buffers circulate
+/// between the two, which bounds memory use.
+pub(crate) fn fill<R: Read + Send>(
     st: &Stopped,
     image: &ProcessImage,
     first: Option<Pending>,
@@ -299,14 +310,44 @@ pub(crate) fn fill<R: Read>(
         Some(Pending::Zero(a, l)) => zero(a, l)?,
         None => return Ok(()),
     }
-    while let Some(rec) = reader.next_record()? {
-        match rec {
-            Record::Pages { addr, data } => write(addr, data)?,
-            Record::Zero { addr, len } => zero(addr, len)?,
-            Record::Blob { .. } => {}
+    const IN_FLIGHT: usize = 4;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(IN_FLIGHT);
+    let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        // Owned by this closure: returning early drops it, which stops the reading thread
+        // (its next send fails) before the scope joins it.
+        let rx = rx;
+        s.spawn(move || loop {
+            let msg = match reader.next_record() {
+                Ok(Some(Record::Pages { addr, data })) => {
+                    let mut b = free_rx.try_recv().unwrap_or_default();
+                    b.clear();
+                    b.extend_from_slice(data);
+                    Msg::Pages(addr, b)
+                }
+                Ok(Some(Record::Zero { addr, len })) => Msg::Zero(addr, len),
+                Ok(Some(Record::Blob { .. })) => continue,
+                Ok(None) => return,
+                Err(e) => Msg::Failed(e),
+            };
+            let failed = matches!(msg, Msg::Failed(_));
+            // A closed channel means the writer gave up: stop reading.
+            if tx.send(msg).is_err() || failed {
+                return;
+            }
+        });
+        for msg in rx.iter() {
+            match msg {
+                Msg::Pages(a, b) => {
+                    write(a, &b)?;
+                    let _ = free_tx.send(b);
+                }
+                Msg::Zero(a, l) => zero(a, l)?,
+                Msg::Failed(e) => return Err(e.into()),
+            }
         }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Give every area its protection back.

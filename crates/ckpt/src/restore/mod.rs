@@ -89,7 +89,7 @@ fn read_blobs<R: Read>(
 
 /// Rebuild the process in `reader` as a new child of the caller, stopped before its first
 /// instruction. Nothing is left behind on failure.
-pub fn restore<R: Read>(
+pub fn restore<R: Read + Send>(
     mut reader: ImageReader<R>,
     opts: &RestoreOptions,
 ) -> Result<Restored, CkptError> {
@@ -109,7 +109,7 @@ pub fn restore<R: Read>(
 /// stopped process `target`, replacing its whole address space: used to bring a deputy home.
 /// `reader` must be past the metadata, which the caller read into `image`. On failure the
 /// target is killed (its [`Stopped`] is dropped with its drop action set to kill).
-pub fn restore_into<R: Read>(
+pub fn restore_into<R: Read + Send>(
     mut target: Stopped,
     image: &ProcessImage,
     reader: &mut ImageReader<R>,
@@ -122,24 +122,28 @@ pub fn restore_into<R: Read>(
     rebuild(target, image, first, reader, opts)
 }
 
-fn rebuild<R: Read>(
+fn rebuild<R: Read + Send>(
     mut st: Stopped,
     image: &ProcessImage,
     first: Option<Pending>,
     reader: &mut ImageReader<R>,
     opts: &RestoreOptions,
 ) -> Result<Stopped, CkptError> {
+    let t = std::time::Instant::now();
     state::block_all(&mut st)?;
     let scratch = memory::clear_address_space(&mut st, image)?;
     memory::map_areas(&mut st, image, scratch)?;
+    tracing::debug!(elapsed = ?t.elapsed(), "address space laid out");
     opts.progress.set_total(image.mapped_bytes());
     memory::fill(&st, image, first, reader, &opts.progress)?;
     opts.progress.finish();
+    tracing::debug!(elapsed = ?t.elapsed(), "memory filled");
     memory::protect(&mut st, image)?;
     state::set_mm(&mut st, image, scratch)?;
     state::set_misc(&mut st, image, scratch)?;
     state::queue_pending(&mut st, image, scratch)?;
     state::finish(&mut st, image, scratch)?;
+    tracing::debug!(elapsed = ?t.elapsed(), "state set");
     Ok(st)
 }
 
@@ -147,7 +151,8 @@ fn rebuild<R: Read>(
 pub fn open_image(path: &Path) -> Result<ImageReader<BufReader<std::fs::File>>, CkptError> {
     let f = std::fs::File::open(path)
         .map_err(|e| CkptError::io(format!("open {}", path.display()), e))?;
-    Ok(ImageReader::new(BufReader::with_capacity(1 << 20, f))?)
+    // Small buffer: record headers come from it, large payloads bypass it (no extra copy).
+    Ok(ImageReader::new(BufReader::with_capacity(64 << 10, f))?)
 }
 
 /// `wend restore`: rebuild the process in the image file at `path`, stopped (see [`restore`]).
