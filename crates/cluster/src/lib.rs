@@ -29,6 +29,7 @@ mod node;
 pub mod seal;
 pub mod sim;
 pub mod table;
+mod view;
 pub mod wire;
 
 pub use config::ClusterConfig;
@@ -40,8 +41,9 @@ pub use load::{
     LocalLoad,
 };
 pub use message::Announcement;
-pub use node::{ClusterEvent, ClusterNode, MemberState, MemberView, NodeStats};
+pub use node::ClusterNode;
 pub use seal::{DatagramKind, Sealer};
+pub use view::{ClusterEvent, MemberState, MemberView, NodeStats};
 
 /// Opens and decodes a discovery announcement without a node (for tools).
 pub fn open_announcement(key: &ClusterKey, datagram: &[u8]) -> Result<Announcement, DecodeError> {

@@ -16,7 +16,8 @@ use rand::{Rng, RngExt, SeedableRng};
 use crate::config::ClusterConfig;
 use crate::key::ClusterKey;
 use crate::load::LocalLoad;
-use crate::node::{ClusterEvent, ClusterNode, NodeStats};
+use crate::node::ClusterNode;
+use crate::view::{ClusterEvent, NodeStats};
 
 /// Network behaviour of a simulation.
 #[derive(Debug, Clone)]
