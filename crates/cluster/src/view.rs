@@ -30,7 +30,7 @@ impl MemberState {
     }
 }
 
-/// One row of [`ClusterNode::members`].
+/// One row of [`crate::ClusterNode::members`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberView {
     /// Identity (address and generation).
