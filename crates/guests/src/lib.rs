@@ -9,7 +9,7 @@
 //! - `wend-guest-state GO_FILE`: a self-checking Rust guest (heap structures, std files,
 //!   arguments, monotonic time) following the corpus protocol.
 //! - `wend-guest-fill MIB`: fills MIB MiB with non-trivial data, prints `ready`, then spins
-//!   and reports the longest pause it observed (`gap MICROS`): the benchmark's frozen time.
+//!   and reports every pause it observes above 5 ms (`gap MICROS`): the benchmark's frozen time.
 #![forbid(unsafe_code)]
 
 use std::path::Path;
