@@ -7,6 +7,7 @@
 //!   3 SyncRequest: sender:NodeId known:u32 window_ms:u32        (pull the table,
 //!                  or with window_ms > 0 only what arrived in that last window)
 //!   4 SyncReply: sender:NodeId count:u8 count × LoadVector     (one chunk of it)
+//!   5 Want: sender:NodeId count:u8 count × Addr   (the vectors of these members)
 //! ```
 //!
 //! A discovery announcement (sealed with the other datagram kind) is
@@ -15,7 +16,9 @@
 use crate::error::DecodeError;
 use crate::identity::NodeId;
 use crate::load::{LoadVector, MAX_NAME_LEN};
-use crate::wire::{put_short_str, Reader};
+use std::net::SocketAddr;
+
+use crate::wire::{put_addr, put_short_str, Reader};
 
 /// A decoded cluster message.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +42,14 @@ pub enum Message<'a> {
         /// this many milliseconds (a cheap repair of missed rumours).
         window_ms: u32,
     },
-    /// One chunk of a load table sent in reply to a `SyncRequest`.
+    /// A request for the vectors of a few members the sender lacks.
+    Want {
+        /// Who asks.
+        sender: NodeId,
+        /// Members whose vectors are wanted (at most 255).
+        addrs: Vec<SocketAddr>,
+    },
+    /// One chunk of a load table sent in reply to a `SyncRequest` or `Want`.
     SyncReply {
         /// Who sent it.
         sender: NodeId,
@@ -52,6 +62,7 @@ const MEMBERSHIP: u8 = 1;
 const LOAD_GOSSIP: u8 = 2;
 const SYNC_REQUEST: u8 = 3;
 const SYNC_REPLY: u8 = 4;
+const WANT: u8 = 5;
 
 impl<'a> Message<'a> {
     /// Decodes one message; never panics.
@@ -78,6 +89,15 @@ impl<'a> Message<'a> {
                 known: r.u32()?,
                 window_ms: r.u32()?,
             },
+            WANT => {
+                let sender = NodeId::decode(&mut r)?;
+                let n = r.u8()?;
+                let mut addrs = Vec::with_capacity(usize::from(n));
+                for _ in 0..n {
+                    addrs.push(r.addr()?);
+                }
+                Message::Want { sender, addrs }
+            }
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "cluster message",
@@ -108,6 +128,15 @@ impl<'a> Message<'a> {
                 out.push(n as u8);
                 for v in &vectors[..n] {
                     v.encode(&mut out);
+                }
+            }
+            Message::Want { sender, addrs } => {
+                out.push(WANT);
+                sender.encode(&mut out);
+                let n = addrs.len().min(255);
+                out.push(n as u8);
+                for a in &addrs[..n] {
+                    put_addr(&mut out, a);
                 }
             }
             Message::SyncRequest {

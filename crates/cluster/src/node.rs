@@ -38,6 +38,9 @@ use crate::view::{ClusterEvent, MemberState, MemberView, NodeStats};
 
 mod loads;
 
+/// Most members asked for by name in one `Want` (fits a datagram with IPv6).
+const MAX_WANT: usize = 64;
+
 type Swim = Foca<NodeId, WireCodec, StdRng, NoCustomBroadcast>;
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -68,6 +71,8 @@ pub struct ClusterNode {
     next_sync: Duration,
     next_anti_entropy: Duration,
     next_recent_pull: Duration,
+    next_want: Duration,
+    many_missing: bool,
     left: bool,
     seeds: Vec<SocketAddr>,
     sync_answered: HashMap<SocketAddr, Duration>,
@@ -153,6 +158,8 @@ impl ClusterNode {
             next_sync: Duration::ZERO,
             next_anti_entropy: config.anti_entropy_interval,
             next_recent_pull: config.recent_pull_interval,
+            next_want: Duration::from_secs(1),
+            many_missing: true,
             left: false,
             seeds: Vec::new(),
             sync_answered: HashMap::new(),
@@ -283,6 +290,12 @@ impl ClusterNode {
                 self.merge_vectors(vectors);
                 Ok(())
             }
+            Message::Want { sender, addrs } => {
+                if sender.addr != self.config.addr {
+                    self.answer_want(sender.addr, &addrs);
+                }
+                Ok(())
+            }
             Message::SyncRequest {
                 sender, window_ms, ..
             } => {
@@ -335,13 +348,35 @@ impl ClusterNode {
             self.next_gossip = now + self.config.gossip_interval;
             self.push_rumours();
         }
-        if now >= self.next_sync {
-            self.next_sync = now + self.config.sync_interval;
-            let missing = self
+        if now >= self.next_want {
+            // Ask for the few vectors still missing by name (cheap); pull a
+            // whole table only when many are missing.
+            self.next_want = now + Duration::from_secs(1);
+            let missing: Vec<SocketAddr> = self
                 .active
                 .iter()
-                .any(|m| self.table.get(&m.addr).is_none());
-            if missing || now >= self.next_anti_entropy {
+                .filter(|m| {
+                    self.table
+                        .get(&m.addr)
+                        .is_none_or(|e| e.vector.id.generation < m.generation)
+                })
+                .map(|m| m.addr)
+                .take(MAX_WANT + 1)
+                .collect();
+            self.many_missing = missing.len() > MAX_WANT;
+            if !missing.is_empty() && !self.many_missing {
+                if let Some(to) = self.choose_active(1).pop() {
+                    let msg = Message::Want {
+                        sender: self.id(),
+                        addrs: missing,
+                    };
+                    self.send_message(to.addr, &msg);
+                }
+            }
+        }
+        if now >= self.next_sync {
+            self.next_sync = now + self.config.sync_interval;
+            if self.many_missing || now >= self.next_anti_entropy {
                 self.next_anti_entropy = now + self.config.anti_entropy_interval;
                 self.next_recent_pull = now + self.config.recent_pull_interval;
                 self.request_sync(Duration::ZERO);
@@ -363,7 +398,8 @@ impl ClusterNode {
             .next_gossip
             .min(self.next_sync)
             .min(self.next_suspect_sweep)
-            .min(self.next_recent_pull);
+            .min(self.next_recent_pull)
+            .min(self.next_want);
         if !self.seeds.is_empty() {
             periodic = periodic.min(self.next_seed_announce);
         }

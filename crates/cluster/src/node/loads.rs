@@ -7,7 +7,7 @@ use std::time::Duration;
 use foca::State;
 use rand::RngExt;
 
-use super::ClusterNode;
+use super::{ClusterNode, MAX_WANT};
 use crate::load::{is_significant_change, LoadVector};
 use crate::message::Message;
 use crate::seal::SEAL_OVERHEAD;
@@ -180,6 +180,45 @@ impl ClusterNode {
                 &Message::SyncReply {
                     sender: me,
                     vectors,
+                },
+            );
+        }
+    }
+
+    pub(super) fn answer_want(&mut self, to: SocketAddr, addrs: &[SocketAddr]) {
+        let me = self.id();
+        let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
+        let mut chunk = Vec::new();
+        let mut used = 0;
+        for addr in addrs.iter().take(MAX_WANT) {
+            let Some(e) = self.table.get(addr) else {
+                continue;
+            };
+            if *addr != me.addr && !self.active_index.contains_key(addr) {
+                continue;
+            }
+            let vector = e.vector.clone();
+            let len = vector.encoded_len();
+            if used + len > budget {
+                let vectors = std::mem::take(&mut chunk);
+                self.send_message(
+                    to,
+                    &Message::SyncReply {
+                        sender: me,
+                        vectors,
+                    },
+                );
+                used = 0;
+            }
+            used += len;
+            chunk.push(vector);
+        }
+        if !chunk.is_empty() {
+            self.send_message(
+                to,
+                &Message::SyncReply {
+                    sender: me,
+                    vectors: chunk,
                 },
             );
         }
