@@ -159,7 +159,8 @@ impl FrameCompressor {
                 (CODEC_ZSTD, n)
             }
         };
-        self.compress_rate.add(start.elapsed().as_nanos() as f64, data.len());
+        self.compress_rate
+            .add(start.elapsed().as_nanos() as f64, data.len());
         self.ratio = self.ratio * 0.8 + 0.2 * (n as f64 / data.len() as f64).min(1.0);
         if n + data.len() / 16 <= data.len() {
             self.backoff = 0;

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use crate::compress::FrameCompressor;
 use crate::error::ImageError;
-use crate::writer::WriteOptions;
 use crate::format::{
     self, Counts, ImageHeader, Kind, RecordHeader, CODEC_NONE, PAGE_SIZE, RECORD_HEADER_LEN,
 };
+use crate::writer::WriteOptions;
 
 /// What a finished writer reports: the trailer's counts plus how frames were stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -193,7 +193,13 @@ impl<W: Write> Encoder<W> {
     }
 
     /// One chunk (at most a frame) of blob `id`, starting at byte `offset` of the blob.
-    pub fn blob(&mut self, id: u32, offset: u64, data: &[u8], busy: bool) -> Result<(), ImageError> {
+    pub fn blob(
+        &mut self,
+        id: u32,
+        offset: u64,
+        data: &[u8],
+        busy: bool,
+    ) -> Result<(), ImageError> {
         self.flush_zero()?;
         self.frame_record(Kind::Blob, offset, id, data, busy)?;
         self.sink.counts.blob_records += 1;

@@ -8,7 +8,7 @@
 //! Writing: [`ImageWriter`] (inline, or [`ImageWriter::spawn`] with a background encoding
 //! thread) into any `Write`, usually an [`AtomicFile`]. Reading: [`ImageReader`] over any
 //! `Read`; it never panics and never allocates more than its limits, whatever the input.
-//! [`inspect`] verifies a whole image and summarizes it for `wend image inspect`.
+//! [`inspect()`] verifies a whole image and summarizes it for `wend image inspect`.
 #![forbid(unsafe_code)]
 
 mod atomic;
@@ -19,6 +19,7 @@ mod format;
 mod reader;
 mod writer;
 
+pub mod inspect;
 pub mod model;
 
 pub use atomic::AtomicFile;
@@ -29,5 +30,6 @@ pub use format::{
     Arch, ImageHeader, DEFAULT_FRAME_BYTES, FORMAT_VERSION, HEADER_LEN, MAX_FRAME_BYTES,
     MAX_META_BYTES, PAGE_SIZE,
 };
+pub use inspect::{inspect, Inspection};
 pub use reader::{ImageReader, Record};
 pub use writer::{ImageWriter, WriteOptions};
