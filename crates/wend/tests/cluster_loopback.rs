@@ -72,7 +72,11 @@ impl DaemonProc {
     /// SIGTERM, then the exit status.
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        // The shell's builtin kill: no dependency on a kill binary.
+        let sent = Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &pid])
+            .status()
+            .unwrap();
         assert!(sent.success());
         self.child.wait().unwrap()
     }
