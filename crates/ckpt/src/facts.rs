@@ -19,6 +19,8 @@ pub struct ProcessFacts {
     /// Namespace kinds ("pid", "mnt") that differ from wend's own.
     pub foreign_namespaces: Vec<String>,
     pub holds_lock: bool,
+    /// POSIX timers (timer_create), from /proc/PID/timers.
+    pub posix_timers: usize,
     pub areas: Vec<MapEntry>,
     pub fds: Vec<FdFact>,
 }
@@ -126,6 +128,9 @@ impl ProcessFacts {
             seccomp: num("Seccomp") as u32,
             foreign_namespaces: foreign,
             holds_lock,
+            posix_timers: std::fs::read_to_string(format!("/proc/{pid}/timers"))
+                .map(|s| s.lines().filter(|l| l.starts_with("ID:")).count())
+                .unwrap_or(0),
             areas,
             fds,
         })

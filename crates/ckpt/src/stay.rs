@@ -41,6 +41,7 @@ pub enum StayReason {
     Seccomp,
     Namespace { kind: String },
     Stopped { state: char },
+    PosixTimers { count: usize },
 }
 
 impl StayReason {
@@ -66,6 +67,7 @@ impl StayReason {
             StayReason::Seccomp => "seccomp",
             StayReason::Namespace { .. } => "namespace",
             StayReason::Stopped { .. } => "stopped",
+            StayReason::PosixTimers { .. } => "posix-timers",
         }
     }
 }
@@ -111,6 +113,10 @@ impl fmt::Display for StayReason {
                 write!(f, "it lives in a different {kind} namespace than wend")
             }
             StayReason::Stopped { state } => write!(f, "it is stopped or dying (state {state})"),
+            StayReason::PosixTimers { count } => write!(
+                f,
+                "it has {count} POSIX timers (timer_create), which cannot be rebuilt"
+            ),
         }
     }
 }
@@ -138,7 +144,9 @@ pub fn stay_reasons(f: &ProcessFacts, path: StayPath) -> Vec<StayReason> {
         let label = format!("{:#x}-{:#x} {}", a.start, a.end, a.name);
         if a.name.starts_with("/SYSV") {
             out.push(StayReason::SysvShm { area: label });
-        } else if a.shared && (a.write || !a.name.starts_with('/')) {
+        } else if a.shared
+            && (a.write || !a.name.starts_with('/') || a.name.ends_with(" (deleted)"))
+        {
             out.push(StayReason::SharedMemory { area: label });
         } else if a.name.starts_with("/dev/") && !a.name.starts_with("/dev/zero") {
             out.push(StayReason::DeviceMemory { area: label });
@@ -149,6 +157,11 @@ pub fn stay_reasons(f: &ProcessFacts, path: StayPath) -> Vec<StayReason> {
     }
     if f.holds_lock || f.fds.iter().any(|d| d.locks > 0) {
         out.push(StayReason::FileLock);
+    }
+    if f.posix_timers > 0 {
+        out.push(StayReason::PosixTimers {
+            count: f.posix_timers,
+        });
     }
     if f.seccomp != 0 {
         out.push(StayReason::Seccomp);

@@ -14,6 +14,7 @@
 //!   sizes, `O_TMPFILE`.
 //! - [`stub`]: forking the restore stub that reopens descriptors, then stops under
 //!   `PTRACE_TRACEME`.
+//! - [`pidfd`]: `pidfd_open`, `pidfd_getfd`, `pidfd_send_signal`.
 //! - [`signals`]: blocking and forwarding SIGINT/SIGTERM/SIGHUP to a child.
 //!
 //! Architecture-specific parts (register layout, system-call restart codes) live in
@@ -31,6 +32,7 @@ pub mod fd;
 pub mod inject;
 pub mod limits;
 pub mod mem;
+pub mod pidfd;
 pub mod proc;
 pub mod process;
 pub mod ptrace;

@@ -121,3 +121,15 @@ fn a_missing_process_is_died_not_a_generic_error() {
     assert!(matches!(e, SysError::Died { pid: 4_000_000 }), "{e:?}");
     assert!(proc::status(4_000_000).is_err());
 }
+
+#[test]
+fn pidfd_takes_a_descriptor_out_of_another_process() {
+    let s = Sleeper::start();
+    let pfd = wend_sys::pidfd::open(s.pid()).unwrap();
+    // fd 1 of `sleep` is our stdout (inherited): a copy must refer to the same file.
+    let theirs = wend_sys::pidfd::get_fd(&pfd, s.pid(), 1).unwrap();
+    let me = std::process::id() as i32;
+    use std::os::fd::AsRawFd;
+    assert!(wend_sys::fd::same_file(me, theirs.as_raw_fd(), s.pid(), 1).unwrap());
+    wend_sys::pidfd::send_signal(&pfd, s.pid(), libc::SIGKILL).unwrap();
+}
