@@ -151,3 +151,40 @@ fn leave_running_original_and_restored_copy_complete_identically() {
         "the restored copy's output differs:\n{restored}"
     );
 }
+
+/// `wend image inspect` summarises an image: format version, command line, pid, memory and
+/// files; `--json` gives the same as one JSON object.
+#[test]
+fn image_inspect_summarises_the_image() {
+    let scene = Scene::new("inspect");
+    let exe = scene.guest("exitcode");
+    let go = scene.join("go");
+    let image = scene.join("image.wend");
+    let mut g = scene.spawn_guest(&exe, &go, &["inspect-me"]);
+    let pid = g.pid();
+    checkpoint_ready(&scene, &mut g, &image);
+    let text = scene.inspect(&image, false);
+    text.assert_ok();
+    let lower = text.stdout.to_lowercase();
+    for want in ["version", "inspect-me", &pid.to_string(), "exitcode"] {
+        assert!(
+            lower.contains(want),
+            "inspect does not show {want:?}:\n{text}"
+        );
+    }
+    let json = scene.inspect(&image, true);
+    json.assert_ok();
+    let j = json.stdout.trim();
+    assert!(
+        j.starts_with('{')
+            && j.ends_with('}')
+            && j.contains("inspect-me")
+            && j.contains(&pid.to_string()),
+        "inspect --json is not one JSON object naming the command and pid:\n{json}"
+    );
+    // The image is still good after being inspected.
+    let run = scene.restore(&image, false);
+    fs::write(&go, b"go").unwrap();
+    let out = run.finish(T_WEND);
+    assert!(out.stdout.contains("resumed"), "{out}");
+}
