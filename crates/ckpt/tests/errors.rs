@@ -83,3 +83,25 @@ fn missing_or_changed_file_is_named_and_nothing_runs() {
         "nothing may have run (had {n} lines)"
     );
 }
+
+/// Signals that arrive while wend injects calls (a 1 ms interval timer) are kept for the
+/// program: repeated leave-running checkpoints succeed and the timer keeps firing afterwards.
+#[test]
+fn signals_arriving_during_injection_are_kept() {
+    let dir = TempDir::new("alarm");
+    let bin = compile(&dir, "alarm", &[]);
+    let out = dir.path("out.txt");
+    let g = Guest::start(&bin, &[], &out, &dir.0);
+    wait_for("READY", || lines(&out).iter().any(|l| l == "READY"));
+    let opts = CheckpointOptions {
+        leave_running: true,
+        ..CheckpointOptions::default()
+    };
+    for i in 0..5 {
+        let img = dir.path(&format!("img{i}"));
+        wend_ckpt::checkpoint_to_file(g.pid(), &img, &opts).expect("checkpoint under a 1 ms timer");
+    }
+    let mut r = restore_run(&dir.path("img4"));
+    assert_eq!(r.wait(), (Some(0), None), "{:?}", lines(&out).last());
+    drop(g);
+}

@@ -64,6 +64,9 @@ pub struct Stopped {
     pub(crate) syscall_insn: Option<u64>,
     /// A signal that was being delivered when we stopped it; passed on at detach.
     delivering: Option<i32>,
+    /// Signals that arrived while we single-stepped injected calls: taken out of the way
+    /// (suppressed) and given back at detach.
+    deferred: Vec<PendingSignal>,
     done: bool,
 }
 
@@ -84,6 +87,7 @@ impl Stopped {
             saved: None,
             syscall_insn: None,
             delivering: None,
+            deferred: Vec::new(),
             done: false,
         };
         ptrace::interrupt(npid(pid)).map_err(|e| SysError::from(("PTRACE_INTERRUPT", pid, e)))?;
@@ -124,6 +128,7 @@ impl Stopped {
             saved: None,
             syscall_insn: None,
             delivering: None,
+            deferred: Vec::new(),
             done: false,
         };
         match waitpid(npid(pid), Some(WaitPidFlag::__WALL))
@@ -161,6 +166,11 @@ impl Stopped {
     /// A signal that was being delivered when the process stopped.
     pub fn delivering_signal(&self) -> Option<i32> {
         self.delivering
+    }
+
+    /// Signals that arrived while injected calls ran (they are pending for the program).
+    pub fn deferred_signals(&self) -> &[PendingSignal] {
+        &self.deferred
     }
 
     /// The general registers.
@@ -354,6 +364,20 @@ impl Stopped {
             };
             match status {
                 WaitStatus::Stopped(_, Signal::SIGTRAP) => return Ok(()),
+                WaitStatus::Stopped(_, sig) => {
+                    // A signal for the program arrived before the step: keep it for later,
+                    // suppress it now, and step again.
+                    let info = ptrace::getsiginfo(npid(self.pid))
+                        .map_err(|e| SysError::from(("PTRACE_GETSIGINFO", self.pid, e)))?;
+                    let raw = siginfo_bytes(&info);
+                    self.deferred.push(PendingSignal {
+                        signo: sig as i32,
+                        shared: false,
+                        siginfo: raw,
+                    });
+                    ptrace::step(npid(self.pid), None)
+                        .map_err(|e| SysError::from(("PTRACE_SINGLESTEP", self.pid, e)))?;
+                }
                 WaitStatus::Exited(..) | WaitStatus::Signaled(..) => {
                     self.done = true;
                     return Err(SysError::Died { pid: self.pid });
@@ -415,6 +439,17 @@ impl Stopped {
     pub fn is_child(&self) -> bool {
         self.is_child
     }
+}
+
+const _: () = assert!(std::mem::size_of::<libc::siginfo_t>() == 128);
+
+fn siginfo_bytes(info: &libc::siginfo_t) -> [u8; 128] {
+    let mut out = [0u8; 128];
+    // SAFETY: siginfo_t is a 128-byte plain-data C struct; we copy its bytes.
+    let src =
+        unsafe { std::slice::from_raw_parts((info as *const libc::siginfo_t).cast::<u8>(), 128) };
+    out.copy_from_slice(src);
+    out
 }
 
 impl Drop for Stopped {

@@ -143,6 +143,13 @@ pub(crate) fn pending(st: &Stopped) -> Result<Vec<PendingSignal>, CkptError> {
             siginfo: p.siginfo.to_vec(),
         })
         .collect();
+    for p in st.deferred_signals() {
+        out.push(PendingSignal {
+            signo: p.signo,
+            shared: p.shared,
+            siginfo: p.siginfo.to_vec(),
+        });
+    }
     if let Some(sig) = st.delivering_signal() {
         let mut info = vec![0u8; 128];
         info[0..4].copy_from_slice(&sig.to_ne_bytes());
