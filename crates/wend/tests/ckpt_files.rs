@@ -171,3 +171,58 @@ fn stdout_that_was_a_pipe_becomes_wend_restores_own() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(out.stdout, "RESUMED\n", "{out}");
 }
+
+/// stdin/stdout/stderr on a terminal: the guest runs under `script` (a pseudo-terminal), is
+/// checkpointed, and restored under another `script`; its output reaches the new terminal.
+#[test]
+fn stdio_that_was_a_terminal_becomes_wend_restores_own() {
+    let scene = Scene::new("stdio-tty");
+    let exe = scene.guest("exitcode");
+    let go = scene.join("go");
+    let image = scene.join("image.wend");
+    let inner = format!(
+        "exec {} {} {} 5",
+        scene.join("clean-exec").display(),
+        exe.display(),
+        go.display()
+    );
+    let mut term = Proc::spawn_piped(
+        "script",
+        scene
+            .command(Path::new("script"))
+            .args(["-qfec", &inner, "/dev/null"]),
+    );
+    term.expect_stdout("ready", T_GUEST);
+    let guest = descendants(term.pid())
+        .into_iter()
+        .find(|p| fs::read_link(format!("/proc/{p}/exe")).is_ok_and(|e| e.ends_with("exitcode")))
+        .expect("the guest below script");
+    let tty = fs::read_link(format!("/proc/{guest}/fd/1")).unwrap();
+    assert!(
+        tty.starts_with("/dev/pts"),
+        "the guest's stdout is {}",
+        tty.display()
+    );
+    scene.checkpoint(guest, &image, false).assert_ok();
+    term.wait_exit(T_GUEST);
+    let cmd = format!(
+        "exec {} restore {}",
+        support::wend::wend_exe().display(),
+        image.display()
+    );
+    let run = scene.reaped(
+        Path::new("script"),
+        &["-qfec", &cmd, "/dev/null"],
+        Stdio::null(),
+    );
+    fs::write(&go, b"go").unwrap();
+    let out = run.finish(T_WEND);
+    assert!(
+        out.stdout.contains("resumed"),
+        "the restored guest did not write to the new terminal:\n{out}"
+    );
+    assert_eq!(
+        out.code, 5,
+        "script did not pass on the restored exit status 5:\n{out}"
+    );
+}

@@ -195,3 +195,43 @@ fn bad_images_are_refused_by_name() {
     // The untouched original still restores.
     scene.restore(&image, false).finish(T_WEND).assert_ok();
 }
+
+/// A process another tracer holds cannot be traced: a clear error, and the process stays
+/// as it was (still traced by its tracer, running, completing normally).
+#[test]
+fn a_process_traced_by_another_tracer_is_refused() {
+    let scene = Scene::new("refuse-traced");
+    let exe = scene.guest_with("refuse", &["-pthread"]);
+    let go = scene.join("go");
+    let image = scene.join("image.wend");
+    let mut g = scene.spawn_guest(&exe, &go, &["traced"]);
+    g.expect_stdout("ready", T_GUEST);
+    let tracer: u32 = g
+        .stdout
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("tracer ")?.parse().ok())
+        .expect("the guest names its tracer");
+    let pid = g.pid();
+    let out = scene.checkpoint(pid, &image, false);
+    out.assert_refused(&[&["trace"]]);
+    assert!(!image.exists(), "{out}");
+    assert!(
+        matches!(state(pid), Some('R' | 'S')),
+        "state {:?}",
+        state(pid)
+    );
+    assert_eq!(
+        support::proc::status_field(pid, "TracerPid"),
+        Some(tracer.to_string()),
+        "the original tracer lost the process"
+    );
+    fs::write(&go, b"go").unwrap();
+    let st = g.wait_exit(T_GUEST);
+    g.stdout.wait_eof(T_GUEST);
+    assert!(
+        st.success() && g.stdout.text().contains("verdict: ok"),
+        "{}",
+        g.stdout.text()
+    );
+}

@@ -6,12 +6,16 @@
  *   lock        a POSIX (fcntl) write lock on a file
  *   flock       a BSD flock on a file
  *   pty         a pseudo-terminal, master and slave, on descriptors other than 0-2
+ *   traced      already traced: a child of the guest holds it with PTRACE_SEIZE (prints
+ *               "tracer PID"); killed once go
  * After "ready" it waits for go and checks the resource still works: a refused checkpoint
  * must leave the process running untouched. */
 #include "guest.h"
 #include <pthread.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 
 static volatile int thread_ticks;
@@ -44,6 +48,7 @@ int main(int argc, char **argv)
 	const char *what = argv[2];
 	uint64_t *shm = NULL, *shf = NULL;
 	int sv[2] = { -1, -1 }, lockfd = -1, ptm = -1, pts = -1;
+	pid_t tracer = -1;
 	if (has(what, "thread")) {
 		pthread_t t;
 		SETUP(pthread_create(&t, NULL, spin_thread, NULL) == 0);
@@ -80,8 +85,35 @@ int main(int argc, char **argv)
 		SETUP(pts >= 0);
 	}
 
+	if (has(what, "traced")) {
+		pid_t self = getpid();
+		int p[2];
+		SETUP(pipe(p) == 0);
+		tracer = fork();
+		SETUP(tracer >= 0);
+		if (tracer == 0) {
+			close(p[0]);
+			if (ptrace(PTRACE_SEIZE, self, 0, 0) != 0)
+				_exit(1);
+			if (write(p[1], "s", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		close(p[1]);
+		char c;
+		SETUP(read(p[0], &c, 1) == 1);
+		close(p[0]);
+		printf("tracer %d\n", tracer);
+	}
+
 	guest_ready();
 	guest_wait_go();
+
+	if (tracer > 0) {
+		kill(tracer, SIGKILL);
+		CHECK(waitpid(tracer, NULL, 0) == tracer, "tracer not reaped");
+	}
 
 	if (shm)
 		CHECK(shm[0] == 42, "shared memory changed");
