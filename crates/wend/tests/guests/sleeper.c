@@ -1,6 +1,6 @@
 /* A process asleep in a system call when checkpointed; argv[2] names the call:
  *   read       read(0) of a line (the test writes "wake" to wend restore's stdin)
- *   nanosleep  a 2 s nanosleep that must return 0 after at least 2 s in all
+ *   nanosleep  a 4 s nanosleep that must return 0 after at least 4 s in all
  *   pause      pause() until SIGUSR1 (sent by the test to the restored process)
  * The go file (argv[1]) is not used. */
 #include "guest.h"
@@ -26,12 +26,12 @@ int main(int argc, char **argv)
 		CHECK(n == 5 && strcmp(buf, "wake\n") == 0, "read returned %zd: %s", n, buf);
 	} else if (strcmp(mode, "nanosleep") == 0) {
 		double t0 = guest_now(CLOCK_MONOTONIC);
-		struct timespec req = { 2, 0 }, rem = { 0, 0 };
+		struct timespec req = { 4, 0 }, rem = { 0, 0 };
 		guest_ready();
 		int rc = nanosleep(&req, &rem);
 		double slept = guest_now(CLOCK_MONOTONIC) - t0;
 		CHECK(rc == 0, "nanosleep returned %d (%s)", rc, strerror(errno));
-		CHECK(slept >= 2.0, "slept only %.3f s", slept);
+		CHECK(slept >= 4.0, "slept only %.3f s", slept);
 	} else if (strcmp(mode, "pause") == 0) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
