@@ -188,3 +188,35 @@ fn image_inspect_summarises_the_image() {
     let out = run.finish(T_WEND);
     assert!(out.stdout.contains("resumed"), "{out}");
 }
+
+/// Progress is for terminals: with stderr on a pipe, checkpointing and restoring a 64 MiB
+/// process prints no progress bar (no carriage returns, no escape sequences).
+#[test]
+fn no_progress_bar_on_a_pipe() {
+    let scene = Scene::new("no-progress");
+    let exe = rust_guest("wend-guest-fill");
+    let g = Proc::spawn_piped("fill", scene.command(&exe).arg("64"));
+    g.expect_stdout("ready", T_GUEST);
+    let image = scene.join("image.wend");
+    let out = scene.checkpoint(g.pid(), &image, false);
+    out.assert_ok();
+    let run = scene.restore(&image, true);
+    let wend = run.wend_pid();
+    assert!(
+        wait_until(T_WEND, || !alive(wend)),
+        "restore --detach did not return"
+    );
+    let running = run.others_alive();
+    assert!(!running.is_empty(), "nothing runs after restore --detach");
+    for p in running {
+        signal(p, "KILL");
+    }
+    let restored = run.finish(T_WEND);
+    assert_eq!(restored.code, 0, "{restored}");
+    for text in [&out.stderr, &out.stdout, &restored.stderr] {
+        assert!(
+            !text.contains('\r') && !text.contains('\x1b'),
+            "progress output on a pipe:\n{text:?}"
+        );
+    }
+}
