@@ -67,3 +67,55 @@ fn checkpoints_at_twenty_points_of_one_run_all_restore_identically() {
         }
     }
 }
+
+/// A restored process is an ordinary process: checkpointed again (twice in a chain) it still
+/// completes with the reference result, and one image restores the same way twice.
+#[test]
+fn a_restored_process_can_be_checkpointed_again() {
+    let scene = Scene::new("chain");
+    let exe = rust_guest("wend-guest-sweep");
+    let steps = "4000";
+    let mut r = Proc::spawn_piped("sweep reference", scene.command(&exe).arg(steps));
+    assert!(r.wait_exit(T_WEND).success());
+    r.stdout.wait_eof(T_GUEST);
+    let reference = r.stdout.text();
+
+    let mut g = Proc::spawn_piped("sweep", scene.command(&exe).arg(steps));
+    g.stderr.wait_for("progress 20\n", T_WEND).unwrap();
+    let first = scene.join("first.wend");
+    scene.checkpoint(g.pid(), &first, false).assert_ok();
+    g.wait_exit(T_GUEST);
+
+    // Restore detached, let it run on, and checkpoint the restored process itself.
+    let run = scene.restore(&first, true);
+    let wend = run.wend_pid();
+    assert!(
+        wait_until(T_WEND, || !alive(wend)),
+        "restore --detach did not return"
+    );
+    let text = run.proc.stdout.text();
+    let pid: u32 = text
+        .lines()
+        .find_map(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid from restore --detach: {text:?}"));
+    run.proc
+        .stderr
+        .wait_for("progress 50\n", T_WEND)
+        .expect("the restored process made no progress");
+    let second = scene.join("second.wend");
+    scene.checkpoint(pid, &second, false).assert_ok();
+    let out = run.finish(T_WEND);
+    assert!(
+        out.others().contains(&(pid, End::Signal(9))),
+        "the checkpointed restored process was not killed:\n{out}"
+    );
+
+    for attempt in 1..=2 {
+        let out = scene.restore(&second, false).finish(T_WEND);
+        assert_eq!(out.code, 0, "restore {attempt} of the second image:\n{out}");
+        assert_eq!(
+            out.stdout, reference,
+            "restore {attempt} of the second image printed another result:\n{out}"
+        );
+    }
+}
