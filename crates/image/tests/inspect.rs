@@ -161,6 +161,7 @@ fn process() -> ProcessImage {
         rseq: None,
         taken_at_ns: 1_763_721_296_000_000_000,
         hostname: "node1".into(),
+        nice: 0,
     }
 }
 
