@@ -86,6 +86,10 @@ pub enum ImageError {
     /// The background writer thread died without an error (it panicked).
     #[error("the image writer thread panicked; this is a bug in wend, please report it")]
     WriterPanicked,
+
+    /// The prefetching reader thread died without an error (it panicked).
+    #[error("the image reader thread panicked; this is a bug in wend, please report it")]
+    ReaderPanicked,
 }
 
 impl ImageError {

@@ -13,6 +13,7 @@
 
 mod atomic;
 mod compress;
+mod decoder;
 mod encoder;
 mod error;
 mod format;
@@ -24,6 +25,7 @@ pub mod model;
 
 pub use atomic::AtomicFile;
 pub use compress::Compression;
+pub use decoder::Record;
 pub use encoder::ImageStats;
 pub use error::ImageError;
 pub use format::{
@@ -31,5 +33,5 @@ pub use format::{
     MAX_META_BYTES, PAGE_SIZE,
 };
 pub use inspect::{inspect, Inspection};
-pub use reader::{ImageReader, Record};
+pub use reader::{ImageReader, PREFETCH_DEPTH};
 pub use writer::{ImageWriter, WriteOptions};

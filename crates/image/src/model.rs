@@ -41,6 +41,8 @@ pub struct ProcessImage {
     pub taken_at_ns: u64,
     /// Hostname of the machine the image was taken on.
     pub hostname: String,
+    /// Nice value (-20..19).
+    pub nice: i32,
 }
 
 /// Registers.

@@ -1,154 +1,108 @@
-//! [`ImageReader`]: the streaming reader. It trusts nothing: every length is checked against
-//! a limit before anything is allocated, every record's checksum is verified before its
-//! payload is used, and the trailer must match what was actually read.
+//! [`ImageReader`]: the streaming reader, on the caller's thread ([`ImageReader::new`]) or
+//! with a prefetching thread ([`ImageReader::spawn`]) that reads, verifies and decompresses
+//! the next frames while the caller writes the previous ones into the process.
+//!
+//! The prefetching thread hands frames over in buffers from a bounded pool (`PREFETCH_DEPTH`
+//! queued + 2), so memory stays bounded. Once it has read the trailer it hands its decoder
+//! back, and the reader continues as a plain one (statistics, `expect_eof`).
 
-use std::io::{BufReader, ErrorKind, Read};
+use std::io::Read;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::thread::JoinHandle;
 
 use serde::de::DeserializeOwned;
 
-use crate::compress::FrameDecompressor;
+use crate::decoder::{Decoder, Record};
 use crate::encoder::ImageStats;
 use crate::error::ImageError;
-use crate::format::{
-    self, Arch, Counts, ImageHeader, Kind, RecordHeader, CODEC_LZ4, CODEC_NONE, CODEC_ZSTD,
-    FLAG_LZ4, FLAG_ZSTD, FORMAT_VERSION, HEADER_LEN, MAGIC_PREFIX, MAX_FRAME_BYTES, MAX_META_BYTES,
-    PAGE_SIZE, RECORD_HEADER_LEN, TRAILER_LEN,
-};
+use crate::format::ImageHeader;
 
-/// One record after the metadata, as the reader hands it out. Data borrows the reader's
-/// buffer until the next call.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Record<'a> {
-    /// Page contents at `addr` (`data.len()` is a multiple of 4096, at most one frame).
-    Pages { addr: u64, data: &'a [u8] },
-    /// `len` bytes of all-zero pages at `addr`: a fresh anonymous mapping already is that.
-    Zero { addr: u64, len: u64 },
-    /// A chunk of blob `id`; the chunks of one blob come in order: append them.
-    Blob { id: u32, data: &'a [u8] },
+/// Frames decoded ahead of the caller by a spawned reader.
+pub const PREFETCH_DEPTH: usize = 4;
+
+/// What the prefetching thread sends.
+enum Msg {
+    Meta(Vec<u8>),
+    Pages {
+        addr: u64,
+        buf: Vec<u8>,
+    },
+    Zero {
+        addr: u64,
+        len: u64,
+    },
+    Blob {
+        id: u32,
+        buf: Vec<u8>,
+    },
+    /// The trailer was read and matched; join the thread for the decoder.
+    End,
+    Failed(ImageError),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Meta,
-    Records,
-    Done,
-}
-
-/// Streaming reader over any [`Read`] (a file, a socket).
-pub struct ImageReader<R: Read> {
-    input: BufReader<R>,
+struct Prefetch<R: Read> {
     header: ImageHeader,
-    /// Bytes consumed so far: the position errors name.
-    offset: u64,
-    state: State,
-    payload: Vec<u8>,
-    raw: Vec<u8>,
-    dec: FrameDecompressor,
-    chain: u32,
-    counts: Counts,
-    stats: ImageStats,
-    /// The blob being read: (id, offset its next chunk must start at).
-    blob: Option<(u32, u64)>,
+    msgs: Receiver<Msg>,
+    free: Sender<Vec<u8>>,
+    handle: Option<JoinHandle<Decoder<R>>>,
+    /// The frame handed out last (returned to the pool on the next call).
+    current: Vec<u8>,
+    meta: Vec<u8>,
+    meta_read: bool,
+    failed: bool,
+    /// Until the end: the statistics are only known from the decoder.
+    empty_stats: ImageStats,
+}
+
+enum Mode<R: Read> {
+    Direct(Box<Decoder<R>>),
+    Prefetch(Box<Prefetch<R>>),
+}
+
+/// Streaming reader: checks magic, architecture, format version, per-record checksums, size
+/// limits before allocating, and the trailer.
+pub struct ImageReader<R: Read> {
+    mode: Mode<R>,
 }
 
 impl<R: Read> ImageReader<R> {
-    /// Reads and checks the header: magic, architecture, format version, checksum, flags.
+    /// Reads and checks the header; records are then read on the caller's thread.
     pub fn new(input: R) -> Result<Self, ImageError> {
-        let mut input = BufReader::with_capacity(256 << 10, input);
-        let mut b = [0u8; HEADER_LEN];
-        let got = read_full(&mut input, &mut b[..8])?;
-        if got < 8 || &b[..7] != MAGIC_PREFIX {
-            let prefix_ok = got > 0 && b[..got.min(7)] == MAGIC_PREFIX[..got.min(7)];
-            if prefix_ok && got < 8 {
-                return Err(ImageError::Truncated {
-                    offset: got as u64,
-                    what: "the file header",
-                });
-            }
-            let found = if got == 0 {
-                "an empty input".to_string()
-            } else {
-                String::from_utf8_lossy(&b[..got])
-                    .escape_debug()
-                    .to_string()
-            };
-            return Err(ImageError::NotAnImage { found });
-        }
-        let host = Arch::host();
-        if b[7] != host.tag() {
-            let image = Arch::from_tag(b[7]).map_or_else(
-                || format!("an unknown architecture (tag {})", b[7]),
-                |a| a.name().into(),
-            );
-            return Err(ImageError::ForeignArch {
-                image,
-                host: host.name(),
-            });
-        }
-        let got = read_full(&mut input, &mut b[8..16])?;
-        if got < 8 {
-            return Err(ImageError::Truncated {
-                offset: 8 + got as u64,
-                what: "the file header",
-            });
-        }
-        let version = u32::from_le_bytes([b[8], b[9], b[10], b[11]]);
-        if version > FORMAT_VERSION {
-            return Err(ImageError::NewerVersion {
-                image: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        if version == 0 {
-            return Err(ImageError::corrupt(8, "format version 0"));
-        }
-        let got = read_full(&mut input, &mut b[16..])?;
-        if got < HEADER_LEN - 16 {
-            return Err(ImageError::Truncated {
-                offset: 16 + got as u64,
-                what: "the file header",
-            });
-        }
-        let header = ImageHeader::decode(&b)?;
-        let counts = Counts {
-            stored_bytes: HEADER_LEN as u64,
-            ..Counts::default()
-        };
         Ok(ImageReader {
-            input,
-            header,
-            offset: HEADER_LEN as u64,
-            state: State::Meta,
-            payload: Vec::new(),
-            raw: Vec::new(),
-            dec: FrameDecompressor::default(),
-            chain: crc32c::crc32c(&b),
-            counts,
-            stats: ImageStats {
-                stored_bytes: HEADER_LEN as u64,
-                ..ImageStats::default()
-            },
-            blob: None,
+            mode: Mode::Direct(Box::new(Decoder::new(input)?)),
         })
     }
 
     pub fn header(&self) -> &ImageHeader {
-        &self.header
+        match &self.mode {
+            Mode::Direct(d) => d.header(),
+            Mode::Prefetch(p) => &p.header,
+        }
     }
 
-    /// What was read so far; after the trailer, the whole image (trailer included).
+    /// What was read so far; after the trailer, the whole image (trailer included). A spawned
+    /// reader reports them only once `next_record` returned `None`.
     pub fn stats(&self) -> &ImageStats {
-        &self.stats
+        match &self.mode {
+            Mode::Direct(d) => d.stats(),
+            Mode::Prefetch(p) => &p.empty_stats,
+        }
     }
 
-    /// Bytes consumed so far.
+    /// Bytes consumed so far (a spawned reader: known after the end).
     pub fn offset(&self) -> u64 {
-        self.offset
+        match &self.mode {
+            Mode::Direct(d) => d.offset(),
+            Mode::Prefetch(_) => 0,
+        }
     }
 
     /// True once the trailer was read and matched.
     pub fn is_done(&self) -> bool {
-        self.state == State::Done
+        match &self.mode {
+            Mode::Direct(d) => d.is_done(),
+            Mode::Prefetch(_) => false,
+        }
     }
 
     /// Reads the metadata record and decodes it (postcard).
@@ -167,273 +121,228 @@ impl<R: Read> ImageReader<R> {
 
     /// Reads the metadata record and returns its serialized bytes, checked but not decoded.
     pub fn read_meta_bytes(&mut self) -> Result<&[u8], ImageError> {
-        if self.state != State::Meta {
-            return Err(ImageError::Usage(
-                "metadata read twice or after the records".into(),
-            ));
+        match &mut self.mode {
+            Mode::Direct(d) => d.read_meta_bytes(),
+            Mode::Prefetch(p) => {
+                if p.meta_read {
+                    return Err(ImageError::Usage("metadata read twice".into()));
+                }
+                p.meta_read = true;
+                match p.recv()? {
+                    Msg::Meta(bytes) => {
+                        p.meta = bytes;
+                        Ok(&p.meta)
+                    }
+                    _ => Err(ImageError::Usage("prefetch thread out of step".into())),
+                }
+            }
         }
-        let at = self.offset;
-        let h = self.read_record()?;
-        if h.kind != Kind::Meta as u8 {
-            return Err(ImageError::corrupt(
-                at,
-                "the first record is not the metadata",
-            ));
-        }
-        self.state = State::Records;
-        self.decoded(h, at)
     }
 
     /// The next record, borrowing an internal buffer; `Ok(None)` only after a valid trailer
-    /// whose counts and checksum match. Skips the metadata if it was not read.
+    /// whose counts and checksum match; EOF before it is [`ImageError::Truncated`]. Skips the
+    /// metadata if it was not read.
     pub fn next_record(&mut self) -> Result<Option<Record<'_>>, ImageError> {
-        if self.state == State::Meta {
-            self.read_meta_bytes()?;
-        }
-        if self.state == State::Done {
-            return Ok(None);
-        }
-        let at = self.offset;
-        let h = self.read_record()?;
-        match Kind::from_u8(h.kind) {
-            Some(Kind::Meta) => Err(ImageError::corrupt(at, "a second metadata record")),
-            Some(Kind::End) => {
-                self.check_trailer(at)?;
-                Ok(None)
+        let step = match &mut self.mode {
+            Mode::Direct(_) => None,
+            Mode::Prefetch(p) => Some(p.advance()?),
+        };
+        let Some(step) = step else {
+            return match &mut self.mode {
+                Mode::Direct(d) => d.next_record(),
+                Mode::Prefetch(_) => Err(ImageError::Usage("reader mode changed".into())),
+            };
+        };
+        let (addr_or_id, blob) = match step {
+            Step::End(decoder) => {
+                self.mode = Mode::Direct(decoder);
+                return Ok(None);
             }
-            Some(Kind::Zero) => Ok(Some(Record::Zero {
-                addr: h.pos,
-                len: h.raw_len,
-            })),
-            Some(Kind::Pages) => {
-                let addr = h.pos;
-                let data = self.decoded(h, at)?;
-                Ok(Some(Record::Pages { addr, data }))
+            Step::Zero { addr, len } => return Ok(Some(Record::Zero { addr, len })),
+            Step::Pages { addr } => (addr, false),
+            Step::Blob { id } => (u64::from(id), true),
+        };
+        let Mode::Prefetch(p) = &self.mode else {
+            return Err(ImageError::Usage("reader mode changed".into()));
+        };
+        let data = &p.current[..];
+        Ok(Some(if blob {
+            // The id came from a u32 just above.
+            Record::Blob {
+                id: addr_or_id as u32,
+                data,
             }
-            Some(Kind::Blob) => {
-                let expected = match self.blob {
-                    Some((id, next)) if id == h.id => next,
-                    _ => 0,
-                };
-                if h.pos != 0 && h.pos != expected {
-                    return Err(ImageError::corrupt(at, "a blob chunk out of order"));
-                }
-                self.blob = Some((h.id, h.pos + h.raw_len));
-                let id = h.id;
-                let data = self.decoded(h, at)?;
-                Ok(Some(Record::Blob { id, data }))
+        } else {
+            Record::Pages {
+                addr: addr_or_id,
+                data,
             }
-            None => Err(ImageError::corrupt(at, "unknown record type")),
-        }
+        }))
     }
 
     /// After the trailer: fails if the input holds anything more (a file must end there).
     pub fn expect_eof(&mut self) -> Result<(), ImageError> {
-        if self.state != State::Done {
-            return Err(ImageError::Usage("expect_eof before the trailer".into()));
+        match &mut self.mode {
+            Mode::Direct(d) => d.expect_eof(),
+            Mode::Prefetch(_) => Err(ImageError::Usage("expect_eof before the trailer".into())),
         }
-        let mut one = [0u8; 1];
-        if read_full(&mut self.input, &mut one)? != 0 {
-            return Err(ImageError::corrupt(self.offset, "bytes after the trailer"));
-        }
-        Ok(())
-    }
-
-    /// Reads one record header and its stored payload into `self.payload`, checks limits
-    /// (before allocating) and the checksum, and updates the running checksum and counts.
-    fn read_record(&mut self) -> Result<RecordHeader, ImageError> {
-        let at = self.offset;
-        let mut hb = [0u8; RECORD_HEADER_LEN];
-        let got = read_full(&mut self.input, &mut hb)?;
-        if got < RECORD_HEADER_LEN {
-            let what = if got == 0 {
-                "the record list, before the trailer"
-            } else {
-                "a record header"
-            };
-            return Err(ImageError::Truncated {
-                offset: at + got as u64,
-                what,
-            });
-        }
-        let (h, reserved, crc) = RecordHeader::decode(&hb);
-        self.validate(&h, reserved, at)?;
-        let n = h.stored_len as usize;
-        if self.payload.len() < n {
-            self.payload.resize(n, 0);
-        }
-        let got = read_full(&mut self.input, &mut self.payload[..n])?;
-        if got < n {
-            return Err(ImageError::Truncated {
-                offset: at + (RECORD_HEADER_LEN + got) as u64,
-                what: "a record payload",
-            });
-        }
-        if format::record_crc(&hb, &self.payload[..n]) != crc {
-            return Err(ImageError::corrupt(at, "record checksum mismatch"));
-        }
-        self.offset = at + (RECORD_HEADER_LEN + n) as u64;
-        let size = (RECORD_HEADER_LEN + n) as u64;
-        self.stats.stored_bytes += size;
-        if h.kind == Kind::End as u8 {
-            return Ok(h);
-        }
-        self.chain = format::chain(self.chain, crc);
-        let c = &mut self.counts;
-        c.records += 1;
-        c.raw_bytes += h.raw_len;
-        c.stored_bytes += size;
-        let s = &mut self.stats;
-        s.records += 1;
-        s.raw_bytes += h.raw_len;
-        let page = PAGE_SIZE as u64;
-        match Kind::from_u8(h.kind) {
-            Some(Kind::Pages) => {
-                c.data_pages += h.raw_len / page;
-                s.pages += h.raw_len / page;
-            }
-            Some(Kind::Zero) => {
-                c.zero_pages += h.raw_len / page;
-                s.zero_pages += h.raw_len / page;
-            }
-            Some(Kind::Blob) => {
-                c.blob_records += 1;
-                s.blob_bytes += h.raw_len;
-            }
-            _ => {}
-        }
-        if matches!(Kind::from_u8(h.kind), Some(Kind::Pages | Kind::Blob)) {
-            if h.codec == CODEC_NONE {
-                s.raw_records += 1;
-            } else {
-                s.compressed_records += 1;
-            }
-        }
-        Ok(h)
-    }
-
-    /// Structural checks of a record header, all before any allocation.
-    fn validate(&self, h: &RecordHeader, reserved: u16, at: u64) -> Result<(), ImageError> {
-        let bad = |what: &str| Err(ImageError::corrupt(at, what));
-        if reserved != 0 {
-            return bad("reserved record bits set");
-        }
-        let Some(kind) = Kind::from_u8(h.kind) else {
-            return bad("unknown record type");
-        };
-        let announced = match h.codec {
-            CODEC_NONE => true,
-            CODEC_LZ4 => self.header.incompat_flags & FLAG_LZ4 != 0,
-            CODEC_ZSTD => self.header.incompat_flags & FLAG_ZSTD != 0,
-            _ => return bad("unknown compression codec"),
-        };
-        if !announced {
-            return bad("a record uses a codec the header does not announce");
-        }
-        let stored = u64::from(h.stored_len);
-        let limit = match kind {
-            Kind::Meta => MAX_META_BYTES,
-            Kind::Pages | Kind::Blob => MAX_FRAME_BYTES,
-            Kind::Zero => u64::MAX,
-            Kind::End => TRAILER_LEN as u64,
-        };
-        if h.raw_len > limit {
-            let what = if kind == Kind::Meta {
-                "metadata"
-            } else {
-                "a record"
-            };
-            return Err(ImageError::TooLarge {
-                what,
-                size: h.raw_len,
-                limit,
-                offset: at,
-            });
-        }
-        if stored > h.raw_len
-            || (h.codec == CODEC_NONE && stored != h.raw_len && kind != Kind::Zero)
-        {
-            return bad("stored length does not fit the decoded length");
-        }
-        let page = PAGE_SIZE as u64;
-        let pages_ok = h.raw_len > 0
-            && h.raw_len.is_multiple_of(page)
-            && h.pos.is_multiple_of(page)
-            && h.pos.checked_add(h.raw_len).is_some()
-            && h.id == 0;
-        match kind {
-            Kind::Meta if h.pos != 0 || h.id != 0 => bad("metadata record fields not zero"),
-            Kind::Pages if !pages_ok => bad("page record not page-aligned"),
-            Kind::Zero if !pages_ok || stored != 0 || h.codec != CODEC_NONE => {
-                bad("zero record malformed")
-            }
-            Kind::Blob if h.pos.checked_add(h.raw_len).is_none() => bad("blob offset overflows"),
-            Kind::End if h.raw_len != TRAILER_LEN as u64 || h.codec != CODEC_NONE => {
-                bad("trailer malformed")
-            }
-            _ if self.state == State::Meta && kind != Kind::Meta => {
-                bad("the first record is not the metadata")
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// The decoded payload of the record just read (decompressed if needed).
-    fn decoded(&mut self, h: RecordHeader, at: u64) -> Result<&[u8], ImageError> {
-        let stored = h.stored_len as usize;
-        // validate() capped raw_len at MAX_META_BYTES or MAX_FRAME_BYTES.
-        let raw = h.raw_len as usize;
-        if h.codec == CODEC_NONE {
-            return Ok(&self.payload[..stored]);
-        }
-        if self.raw.len() < raw {
-            self.raw.resize(raw, 0);
-        }
-        self.dec
-            .decompress(h.codec, &self.payload[..stored], &mut self.raw[..raw], at)?;
-        Ok(&self.raw[..raw])
-    }
-
-    fn check_trailer(&mut self, at: u64) -> Result<(), ImageError> {
-        let Some((counts, chain)) = format::decode_trailer(&self.payload[..TRAILER_LEN]) else {
-            return Err(ImageError::corrupt(at, "trailer malformed"));
-        };
-        if counts != self.counts {
-            return Err(ImageError::corrupt(
-                at,
-                format!(
-                    "the trailer counts {} records, {} pages, {} zero pages, but the image \
-                     holds {}, {}, {}",
-                    counts.records,
-                    counts.data_pages,
-                    counts.zero_pages,
-                    self.counts.records,
-                    self.counts.data_pages,
-                    self.counts.zero_pages
-                ),
-            ));
-        }
-        if chain != self.chain {
-            return Err(ImageError::corrupt(
-                at,
-                "running checksum mismatch (records reordered)",
-            ));
-        }
-        self.state = State::Done;
-        Ok(())
     }
 }
 
-/// Reads until `buf` is full or the input ends; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> Result<usize, ImageError> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(ImageError::Io(e)),
+impl<R: Read + Send + 'static> ImageReader<R> {
+    /// Reads and checks the header on the caller's thread, then reads, verifies and
+    /// decompresses the records on a background thread, up to [`PREFETCH_DEPTH`] frames
+    /// ahead. Same results and errors as [`ImageReader::new`].
+    pub fn spawn(input: R) -> Result<Self, ImageError> {
+        let decoder = Decoder::new(input)?;
+        let header = decoder.header().clone();
+        let (msg_tx, msg_rx) = mpsc::sync_channel(PREFETCH_DEPTH);
+        let (free_tx, free_rx) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("wend-image-reader".into())
+            .spawn(move || run_prefetch(decoder, &msg_tx, &free_rx))
+            .map_err(ImageError::Io)?;
+        let p = Prefetch {
+            header,
+            msgs: msg_rx,
+            free: free_tx,
+            handle: Some(handle),
+            current: Vec::new(),
+            meta: Vec::new(),
+            meta_read: false,
+            failed: false,
+            empty_stats: ImageStats::default(),
+        };
+        Ok(ImageReader {
+            mode: Mode::Prefetch(Box::new(p)),
+        })
+    }
+}
+
+/// One step of a spawned reader, with the frame (if any) left in `Prefetch::current`.
+enum Step<R: Read> {
+    End(Box<Decoder<R>>),
+    Zero { addr: u64, len: u64 },
+    Pages { addr: u64 },
+    Blob { id: u32 },
+}
+
+impl<R: Read> Prefetch<R> {
+    fn advance(&mut self) -> Result<Step<R>, ImageError> {
+        if !self.meta_read {
+            self.meta_read = true;
+            if !matches!(self.recv()?, Msg::Meta(_)) {
+                return Err(ImageError::Usage("prefetch thread out of step".into()));
+            }
+        }
+        let old = std::mem::take(&mut self.current);
+        if old.capacity() > 0 {
+            let _ = self.free.send(old);
+        }
+        match self.recv()? {
+            Msg::End => Ok(Step::End(Box::new(self.finish()?))),
+            Msg::Zero { addr, len } => Ok(Step::Zero { addr, len }),
+            Msg::Pages { addr, buf } => {
+                self.current = buf;
+                Ok(Step::Pages { addr })
+            }
+            Msg::Blob { id, buf } => {
+                self.current = buf;
+                Ok(Step::Blob { id })
+            }
+            Msg::Meta(_) | Msg::Failed(_) => {
+                Err(ImageError::Usage("prefetch thread out of step".into()))
+            }
         }
     }
-    Ok(got)
+
+    fn recv(&mut self) -> Result<Msg, ImageError> {
+        if self.failed {
+            return Err(ImageError::Usage("reader used after an error".into()));
+        }
+        match self.msgs.recv() {
+            Ok(Msg::Failed(e)) => {
+                self.failed = true;
+                Err(e)
+            }
+            Ok(m) => Ok(m),
+            Err(_) => {
+                self.failed = true;
+                Err(ImageError::ReaderPanicked)
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Decoder<R>, ImageError> {
+        let h = self
+            .handle
+            .take()
+            .ok_or_else(|| ImageError::Usage("reader joined twice".into()))?;
+        h.join().map_err(|_| ImageError::ReaderPanicked)
+    }
+}
+
+/// The prefetching thread: decode records into pooled buffers and send them in order.
+/// Returns the decoder (done, or failed) so the caller can continue with it.
+fn run_prefetch<R: Read>(
+    mut d: Decoder<R>,
+    out: &SyncSender<Msg>,
+    free: &Receiver<Vec<u8>>,
+) -> Decoder<R> {
+    let mut allocated = 0;
+    let limit = PREFETCH_DEPTH + 2;
+    let mut take = |len: usize| -> Option<Vec<u8>> {
+        let mut buf = match free.try_recv() {
+            Ok(b) => b,
+            Err(_) if allocated < limit => {
+                allocated += 1;
+                Vec::new()
+            }
+            Err(_) => free.recv().ok()?,
+        };
+        buf.clear();
+        buf.reserve(len);
+        Some(buf)
+    };
+    let meta = match d.read_meta_bytes() {
+        Ok(m) => Msg::Meta(m.to_vec()),
+        Err(e) => Msg::Failed(e),
+    };
+    let failed = matches!(meta, Msg::Failed(_));
+    if out.send(meta).is_err() || failed {
+        return d;
+    }
+    loop {
+        let msg = match d.next_record() {
+            Ok(None) => Msg::End,
+            Err(e) => Msg::Failed(e),
+            Ok(Some(Record::Zero { addr, len })) => Msg::Zero { addr, len },
+            Ok(Some(Record::Pages { addr, data })) => match take(data.len()) {
+                Some(mut buf) => {
+                    buf.extend_from_slice(data);
+                    Msg::Pages { addr, buf }
+                }
+                None => return d,
+            },
+            Ok(Some(Record::Blob { id, data })) => match take(data.len()) {
+                Some(mut buf) => {
+                    buf.extend_from_slice(data);
+                    Msg::Blob { id, buf }
+                }
+                None => return d,
+            },
+        };
+        let last = matches!(msg, Msg::End | Msg::Failed(_));
+        if out.send(msg).is_err() || last {
+            return d;
+        }
+    }
+}
+
+impl<R: Read> Drop for Prefetch<R> {
+    fn drop(&mut self) {
+        // The thread ends on its own once the channels are gone; it is not joined here: it
+        // may be blocked reading a socket that never delivers more.
+        drop(self.handle.take());
+    }
 }

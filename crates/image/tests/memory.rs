@@ -52,7 +52,8 @@ fn large_image_streams_in_bounded_memory() {
     let (_, stats) = w.finish().unwrap();
     assert_eq!(stats.pages, SIZE / 4096);
 
-    let mut r = ImageReader::new(File::open(&path).unwrap()).unwrap();
+    // The prefetching reader: its pool is bounded too.
+    let mut r = ImageReader::spawn(File::open(&path).unwrap()).unwrap();
     let _: common::Meta = r.read_meta().unwrap();
     let mut seen = 0u64;
     while let Some(rec) = r.next_record().unwrap() {

@@ -102,8 +102,16 @@ fn check(seed: u64, compression: Compression, threaded: bool, rounds: u32) {
     let mut rejected = 0;
     for round in 0..rounds {
         let b = mutate(&mut rng, &clean);
-        // A panic here fails the test with the round number in the output.
-        match read_all(&b) {
+        // A panic here fails the test with the round number in the output. Both readers
+        // must agree on every input.
+        let spawned = common::read_all_spawned(&b);
+        let direct = read_all(&b);
+        match (&direct, &spawned) {
+            (Ok(d), Ok(s)) => assert_eq!(d, s, "round {round}"),
+            (Err(d), Err(s)) => assert_eq!(d.to_string(), s.to_string(), "round {round}"),
+            _ => panic!("round {round}: readers disagree: {direct:?} vs {spawned:?}"),
+        }
+        match direct {
             Ok(got) => {
                 assert_eq!(
                     got.0, expected.0,
@@ -117,7 +125,12 @@ fn check(seed: u64, compression: Compression, threaded: bool, rounds: u32) {
             Err(e) => {
                 rejected += 1;
                 assert!(
-                    !matches!(e, ImageError::Usage(_) | ImageError::WriterPanicked),
+                    !matches!(
+                        e,
+                        ImageError::Usage(_)
+                            | ImageError::WriterPanicked
+                            | ImageError::ReaderPanicked
+                    ),
                     "{e:?}"
                 );
             }

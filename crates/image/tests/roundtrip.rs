@@ -36,6 +36,13 @@ fn roundtrip(compression: Compression, threaded: bool) {
     assert_eq!(wstats.stored_bytes, bytes.len() as u64);
 
     let (m, c, rstats): (Meta, _, _) = read_all(&bytes).unwrap();
+    let spawned = common::read_all_spawned(&bytes).unwrap();
+    assert_eq!(spawned.0, m);
+    assert_eq!(
+        spawned.1, c,
+        "the prefetching reader yields the same records"
+    );
+    assert_eq!(spawned.2, rstats);
     assert_eq!(m, meta());
     assert_eq!(rstats, wstats, "reader recomputes the writer's stats");
     for (i, page) in data.chunks(4096).enumerate() {
@@ -135,4 +142,26 @@ fn next_record_skips_unread_metadata() {
     }
     assert!(n > 0);
     assert!(r.is_done());
+}
+
+#[test]
+fn spawned_reader_can_stop_early_and_reads_blobs() {
+    let bytes = common::sample_image(Compression::Lz4, 600, true);
+    // Dropped in the middle, with the thread ahead of us: no hang, no leak of the caller.
+    let mut r = ImageReader::spawn(std::io::Cursor::new(bytes.clone())).unwrap();
+    let _: Meta = r.read_meta().unwrap();
+    assert!(r.next_record().unwrap().is_some());
+    drop(r);
+    // Read to the end without reading the metadata first.
+    let mut r = ImageReader::spawn(std::io::Cursor::new(bytes)).unwrap();
+    let mut blob = Vec::new();
+    while let Some(rec) = r.next_record().unwrap() {
+        if let Record::Blob { id: 3, data } = rec {
+            blob.extend_from_slice(data);
+        }
+    }
+    assert_eq!(blob.len(), 10000);
+    assert!(r.is_done());
+    assert!(r.stats().records > 0);
+    r.expect_eof().unwrap();
 }

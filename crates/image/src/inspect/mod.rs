@@ -11,11 +11,12 @@ use std::io::Read;
 
 use serde::Serialize;
 
+use crate::decoder::Record;
 use crate::encoder::ImageStats;
 use crate::error::ImageError;
 use crate::format::{ImageHeader, PAGE_SIZE};
 use crate::model::{FileKind, ProcessImage};
-use crate::reader::{ImageReader, Record};
+use crate::reader::ImageReader;
 
 /// The result of inspecting an image.
 #[derive(Debug, Serialize)]

@@ -82,7 +82,19 @@ pub struct Contents {
 }
 
 pub fn read_all(bytes: &[u8]) -> Result<(Meta, Contents, ImageStats), wend_image::ImageError> {
-    let mut r = ImageReader::new(bytes)?;
+    read_with(ImageReader::new(bytes)?)
+}
+
+/// Like [`read_all`], with the prefetching reader.
+pub fn read_all_spawned(
+    bytes: &[u8],
+) -> Result<(Meta, Contents, ImageStats), wend_image::ImageError> {
+    read_with(ImageReader::spawn(std::io::Cursor::new(bytes.to_vec()))?)
+}
+
+pub fn read_with<R: std::io::Read>(
+    mut r: ImageReader<R>,
+) -> Result<(Meta, Contents, ImageStats), wend_image::ImageError> {
     let meta: Meta = r.read_meta()?;
     let mut c = Contents::default();
     // Zero runs are expanded only once the whole image checked out: a corrupted length must
