@@ -19,6 +19,8 @@ pub struct ProcessFacts {
     /// Namespace kinds ("pid", "mnt") that differ from wend's own.
     pub foreign_namespaces: Vec<String>,
     pub holds_lock: bool,
+    /// Scheduling policy (0 normal, 1 FIFO, 2 RR, 3 batch, 5 idle, 6 deadline).
+    pub sched_policy: u32,
     /// POSIX timers (timer_create), from /proc/PID/timers.
     pub posix_timers: usize,
     pub areas: Vec<MapEntry>,
@@ -128,6 +130,7 @@ impl ProcessFacts {
             seccomp: num("Seccomp") as u32,
             foreign_namespaces: foreign,
             holds_lock,
+            sched_policy: proc::stat::sched(pid).map_err(sys)?.policy,
             posix_timers: std::fs::read_to_string(format!("/proc/{pid}/timers"))
                 .map(|s| s.lines().filter(|l| l.starts_with("ID:")).count())
                 .unwrap_or(0),

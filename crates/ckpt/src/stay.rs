@@ -42,6 +42,7 @@ pub enum StayReason {
     Namespace { kind: String },
     Stopped { state: char },
     PosixTimers { count: usize },
+    RealTime { policy: u32 },
 }
 
 impl StayReason {
@@ -68,6 +69,7 @@ impl StayReason {
             StayReason::Namespace { .. } => "namespace",
             StayReason::Stopped { .. } => "stopped",
             StayReason::PosixTimers { .. } => "posix-timers",
+            StayReason::RealTime { .. } => "real-time",
         }
     }
 }
@@ -117,6 +119,9 @@ impl fmt::Display for StayReason {
                 f,
                 "it has {count} POSIX timers (timer_create), which cannot be rebuilt"
             ),
+            StayReason::RealTime { policy } => {
+                write!(f, "it runs under real-time scheduling (policy {policy})")
+            }
         }
     }
 }
@@ -157,6 +162,11 @@ pub fn stay_reasons(f: &ProcessFacts, path: StayPath) -> Vec<StayReason> {
     }
     if f.holds_lock || f.fds.iter().any(|d| d.locks > 0) {
         out.push(StayReason::FileLock);
+    }
+    if matches!(f.sched_policy, 1 | 2 | 6) {
+        out.push(StayReason::RealTime {
+            policy: f.sched_policy,
+        });
     }
     if f.posix_timers > 0 {
         out.push(StayReason::PosixTimers {

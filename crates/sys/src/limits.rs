@@ -46,3 +46,13 @@ pub fn set(pid: Pid, resource: u32, soft: u64, hard: u64) -> Result<()> {
     }
     Ok(())
 }
+
+/// Set the nice value of process `pid` (setpriority).
+pub fn set_nice(pid: Pid, nice: i32) -> Result<()> {
+    // SAFETY: setpriority takes integers only.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, pid as libc::id_t, nice) };
+    if r < 0 {
+        return Err(SysError::last("setpriority", pid));
+    }
+    Ok(())
+}

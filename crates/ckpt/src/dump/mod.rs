@@ -212,6 +212,7 @@ fn dump_checked<W: Write>(
         hostname: std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|s| s.trim().to_string())
             .unwrap_or_default(),
+        nice: proc::stat::sched(pid).map_err(sys)?.nice,
     };
     tracing::debug!(elapsed = ?since.elapsed(), "state collected");
     writer.write_meta(&image)?;

@@ -144,6 +144,10 @@ pub(crate) fn set_misc(
             })?;
         }
     }
+    wend_sys::limits::set_nice(pid, image.nice).map_err(|e| CkptError::Rebuild {
+        what: format!("nice value {}", image.nice),
+        detail: e.to_string(),
+    })?;
     if let Some(r) = &image.rseq {
         st.syscall(
             "rseq(register)",

@@ -57,6 +57,7 @@ int main(int argc, char **argv) {
     char cwd0[4096]; if (!getcwd(cwd0, sizeof cwd0)) return 2;
     umask(027);
     prctl(PR_SET_NAME, "wendstate");
+    if (nice(5) == -1 && errno) return 2;
     struct rlimit nofile = {200, 4096}, core0 = {0, 0};
     setrlimit(RLIMIT_NOFILE, &nofile);
     setrlimit(RLIMIT_CORE, &core0);
@@ -140,6 +141,7 @@ int main(int argc, char **argv) {
     CHECK(tls_value == 4242, "tls %d", tls_value);
     char cwd1[4096]; CHECK(getcwd(cwd1, sizeof cwd1) && strcmp(cwd0, cwd1) == 0, "cwd %s", cwd1);
     mode_t um = umask(0); CHECK(um == 027, "umask %o", um);
+    errno = 0; int nv = getpriority(PRIO_PROCESS, 0); CHECK(nv == 5 && errno == 0, "nice %d", nv);
     char name[17] = {0}; prctl(PR_GET_NAME, name); CHECK(strcmp(name, "wendstate") == 0, "name %s", name);
     struct rlimit r1; getrlimit(RLIMIT_NOFILE, &r1); CHECK(r1.rlim_cur == 200 && r1.rlim_max == 4096, "nofile %lu/%lu", r1.rlim_cur, r1.rlim_max);
     getrlimit(RLIMIT_CORE, &r1); CHECK(r1.rlim_cur == 0, "core %lu", r1.rlim_cur);

@@ -64,3 +64,31 @@ pub fn state(pid: Pid) -> Result<char> {
             detail: "no state field".into(),
         })
 }
+
+/// Scheduling fields of /proc/PID/stat: nice (field 19) and policy (field 41).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sched {
+    pub nice: i32,
+    pub policy: u32,
+}
+
+/// Read nice and scheduling policy.
+pub fn sched(pid: Pid) -> Result<Sched> {
+    let s = super::read_string(pid, "stat")?;
+    let bad = |d: &str| SysError::Parse {
+        what: format!("/proc/{pid}/stat"),
+        detail: d.into(),
+    };
+    let rest = &s[s.rfind(')').ok_or_else(|| bad("no ')'"))? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |n: usize| -> Result<i64> {
+        f.get(n - 3)
+            .ok_or_else(|| bad("too few fields"))?
+            .parse()
+            .map_err(|_| bad("bad number"))
+    };
+    Ok(Sched {
+        nice: get(19)? as i32,
+        policy: get(41)? as u32,
+    })
+}
