@@ -144,10 +144,12 @@ pub(crate) fn set_misc(
             })?;
         }
     }
-    wend_sys::limits::set_nice(pid, image.nice).map_err(|e| CkptError::Rebuild {
-        what: format!("nice value {}", image.nice),
-        detail: e.to_string(),
-    })?;
+    if wend_sys::proc::stat::sched(pid).map_err(sys)?.nice != image.nice {
+        wend_sys::limits::set_nice(pid, image.nice).map_err(|e| CkptError::Rebuild {
+            what: format!("nice value {}", image.nice),
+            detail: format!("{e} (lowering nice needs CAP_SYS_NICE)"),
+        })?;
+    }
     if let Some(r) = &image.rseq {
         st.syscall(
             "rseq(register)",
