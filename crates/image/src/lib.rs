@@ -7,7 +7,9 @@
 //!
 //! Writing: [`ImageWriter`] (inline, or [`ImageWriter::spawn`] with a background encoding
 //! thread) into any `Write`, usually an [`AtomicFile`]. Reading: [`ImageReader`] over any
-//! `Read`; it never panics and never allocates more than its limits, whatever the input.
+//! `Read` (inline, or [`ImageReader::spawn`] with a prefetching thread); it never panics and
+//! never allocates more than its limits, whatever the input. docs/perf/image-codec.md has the
+//! measured costs.
 //! [`inspect()`] verifies a whole image and summarizes it for `wend image inspect`.
 #![forbid(unsafe_code)]
 
