@@ -106,3 +106,29 @@ fn missing_and_untraceable_pids_are_clear_errors() {
     );
     drop(frozen);
 }
+
+/// On the migration path a socket does not stop the dump: the descriptor stays home and is
+/// left out of the image, and the frozen process can be let go unchanged.
+#[test]
+fn migration_path_dumps_a_process_with_a_socket() {
+    let dir = TempDir::new("migr");
+    let bin = compile(&dir, "stay", &["-pthread"]);
+    let out = dir.path("out.txt");
+    let g = Guest::start(&bin, &["socket"], &out, &dir.0);
+    wait_for("READY", || lines(&out).iter().any(|l| l == "READY"));
+    let opts = CheckpointOptions {
+        path: StayPath::Migration,
+        ..CheckpointOptions::default()
+    };
+    let w = wend_image::ImageWriter::new(Vec::new(), &wend_image::WriteOptions::default()).unwrap();
+    let (frozen, bytes, report) = wend_ckpt::dump(g.pid(), w, &opts).expect("migration dump");
+    assert!(report.dumped_bytes > 0);
+    frozen.resume().unwrap();
+    let mut r = wend_image::ImageReader::new(&bytes[..]).unwrap();
+    let image: wend_ckpt::ProcessImage = r.read_meta().unwrap();
+    let fds: Vec<i32> = image.files.fds.iter().map(|f| f.fd).collect();
+    assert_eq!(fds, vec![0, 1, 2], "sockets stay home");
+    while r.next_record().unwrap().is_some() {}
+    let before = lines(&out).len();
+    wait_for("ticks after the dump", || lines(&out).len() > before + 2);
+}

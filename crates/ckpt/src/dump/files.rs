@@ -10,6 +10,7 @@ use wend_sys::fd as sfd;
 
 use crate::error::CkptError;
 use crate::facts::{FdFact, FdKind};
+use crate::stay::StayPath;
 
 /// Where a blob's bytes come from.
 pub(crate) enum BlobSource {
@@ -23,14 +24,39 @@ pub(crate) struct Blob {
     pub source: BlobSource,
 }
 
-/// Describe the descriptors; blobs to write after the metadata.
-pub(crate) fn describe(pid: i32, fds: &[FdFact]) -> Result<(Files, Vec<Blob>), CkptError> {
+/// Whether the engine can rebuild this descriptor from an image.
+fn rebuildable(d: &FdFact) -> bool {
+    match &d.kind {
+        FdKind::Regular | FdKind::Directory | FdKind::NullDevice | FdKind::Deleted => true,
+        FdKind::Terminal
+        | FdKind::Pipe {
+            both_ends_inside: false,
+        } => d.fd <= 2,
+        FdKind::Pipe {
+            both_ends_inside: true,
+        } => true,
+        _ => false,
+    }
+}
+
+/// Describe the descriptors; blobs to write after the metadata. On the migration path,
+/// descriptors the engine cannot rebuild (sockets, terminals, pipes to others, ...) are left
+/// out of the image: they stay home with the deputy.
+pub(crate) fn describe(
+    pid: i32,
+    fds: &[FdFact],
+    path: StayPath,
+) -> Result<(Files, Vec<Blob>), CkptError> {
+    let kept: Vec<&FdFact> = fds
+        .iter()
+        .filter(|d| path == StayPath::Checkpoint || rebuildable(d))
+        .collect();
     let mut files = Files::default();
     let mut blobs = Vec::new();
     // (fd, description index) of descriptors already seen, to find dups with kcmp.
     let mut seen: Vec<(i32, u32, &str)> = Vec::new();
     let mut pipe_ids: Vec<String> = Vec::new();
-    for d in fds {
+    for d in kept {
         let cloexec = d.info.flags & libc::O_CLOEXEC != 0;
         let mut dup_of = None;
         for (fd, desc, target) in &seen {

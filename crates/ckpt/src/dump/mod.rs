@@ -157,7 +157,7 @@ fn dump_checked<W: Write>(
     let regs = stopped.program_regs().map_err(sys)?;
     let xsave = stopped.xstate().map_err(sys)?;
     let (areas, vdso, plans) = memory::plan(pid, &facts.areas)?;
-    let (files, blobs) = files::describe(pid, &facts.fds)?;
+    let (files, blobs) = files::describe(pid, &facts.fds, opts.path)?;
     let injected = state::read_by_injection(&mut stopped)?;
     let mut signals = injected.signals;
     signals.blocked = stopped.sigmask().map_err(sys)?;
