@@ -70,6 +70,11 @@ fn large_image_streams_in_bounded_memory() {
     assert_eq!(seen, SIZE);
 
     let grown = peak_rss().saturating_sub(before);
+    eprintln!(
+        "peak RSS grew by {} KiB for a {} MiB image",
+        grown >> 10,
+        SIZE >> 20
+    );
     assert!(
         grown < 48 << 20,
         "peak RSS grew by {} MiB for a {} MiB image",
