@@ -100,12 +100,14 @@ fn every_c_guest_builds_and_passes_its_control_run() {
     let sub = scene.join("sub dir");
     std::fs::create_dir_all(&sub).unwrap();
     let fm = scene.join("filemap.bin");
+    let bm = scene.join("bigmap.bin");
     let cases: Vec<(&str, Vec<&str>)> = vec![
         ("regs", vec![]),
         ("tls", vec![]),
         ("xsave", vec![]),
         ("memory", vec![]),
         ("filemap", vec![fm.to_str().unwrap()]),
+        ("bigmap", vec![bm.to_str().unwrap()]),
         ("brk", vec![]),
         ("vdso", vec![]),
         ("rseq", vec![]),
