@@ -5,7 +5,8 @@
 mod support;
 
 use std::fs;
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 use support::*;
 
@@ -219,4 +220,33 @@ fn no_progress_bar_on_a_pipe() {
             "progress output on a pipe:\n{text:?}"
         );
     }
+}
+
+/// On a terminal, a long checkpoint shows a progress bar (and clears it).
+#[test]
+fn a_progress_bar_on_a_terminal() {
+    let scene = Scene::new("progress-tty");
+    let exe = rust_guest("wend-guest-fill");
+    let g = Proc::spawn_piped("fill", scene.command(&exe).arg("128"));
+    g.expect_stdout("ready", T_GUEST);
+    let image = scene.join("image.wend");
+    let cmd = format!(
+        "exec {} checkpoint {} -o {}",
+        support::wend::wend_exe().display(),
+        g.pid(),
+        image.display()
+    );
+    let out = scene
+        .reaped(
+            Path::new("script"),
+            &["-qfec", &cmd, "/dev/null"],
+            Stdio::null(),
+        )
+        .finish(T_WEND);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(image.exists());
+    assert!(
+        out.stdout.contains("checkpoint ["),
+        "no progress bar on the terminal:\n{out}"
+    );
 }
