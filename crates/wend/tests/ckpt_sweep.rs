@@ -119,3 +119,52 @@ fn a_restored_process_can_be_checkpointed_again() {
         );
     }
 }
+
+/// The same under constant interruption: the C guest busy.c takes SIGALRM every millisecond,
+/// pushes data through a pipe it holds both ends of, and moves its brk heap; checkpointed at
+/// 10 points of one run, every image must restore to the reference result.
+#[test]
+fn checkpoints_under_a_1ms_timer_all_restore_identically() {
+    let scene = Scene::new("busy-sweep");
+    let exe = scene.guest("busy");
+    let go = scene.join("go-unused");
+    let steps = "15000";
+    let mut r = Proc::spawn_piped("busy reference", &mut scene.guest_cmd(&exe, &go, &[steps]));
+    assert!(r.wait_exit(T_WEND).success(), "{}", r.stderr.text());
+    r.stdout.wait_eof(T_GUEST);
+    let reference = r.stdout.text();
+    assert!(reference.starts_with("result "), "{reference}");
+
+    let mut g = Proc::spawn_piped("busy", &mut scene.guest_cmd(&exe, &go, &[steps]));
+    let mut images = Vec::new();
+    for p in (5..100).step_by(10) {
+        if g.stderr
+            .wait_for(&format!("progress {p}\n"), T_WEND)
+            .is_err()
+            || !alive(g.pid())
+        {
+            break;
+        }
+        let image = scene.join(&format!("busy-{p:02}.wend"));
+        scene.checkpoint(g.pid(), &image, true).assert_ok();
+        images.push((p, image));
+    }
+    assert!(g.wait_exit(T_WEND).success(), "{}", g.stderr.text());
+    g.stdout.wait_eof(T_GUEST);
+    assert_eq!(g.stdout.text(), reference, "the original's result changed");
+    assert!(images.len() >= 7, "only {} checkpoints taken", images.len());
+    for pair in images.chunks(2) {
+        let runs: Vec<_> = pair
+            .iter()
+            .map(|(p, image)| (p, scene.restore(image, false)))
+            .collect();
+        for (p, run) in runs {
+            let out = run.finish(T_WEND);
+            assert_eq!(out.code, 0, "restoring the checkpoint at {p}%:\n{out}");
+            assert_eq!(
+                out.stdout, reference,
+                "the copy restored from {p}% differs:\n{out}"
+            );
+        }
+    }
+}
