@@ -15,6 +15,16 @@
 //!
 //! The engine holds no policy about clusters; the stay checks are a function of process facts
 //! and a [`StayPath`].
+//!
+//! Known approximations (each chosen over refusing the process):
+//! - A sleeping call the kernel would continue with a restart block (`-ERESTART_RESTARTBLOCK`,
+//!   e.g. `nanosleep`) is made again with its original arguments: a sleep starts over.
+//! - Read-only shared file mappings are mapped again read-only from their file; a later
+//!   `mprotect` to writable fails in the restored process.
+//! - Only `[stack]` is mapped `MAP_GROWSDOWN` (the VmFlags that tell would need smaps, which
+//!   walks every page).
+//! - Signals that arrive while wend injects calls are kept; those given back on a
+//!   leave-running checkpoint lose their original sender information (sent again by wend).
 #![forbid(unsafe_code)]
 
 mod dump;
