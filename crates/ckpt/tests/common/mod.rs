@@ -76,10 +76,29 @@ impl Guest {
     }
 }
 
+/// Children of `pid` (all threads), read from /proc.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in rd.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("children")) {
+                out.extend(s.split_whitespace().filter_map(|w| w.parse::<i32>().ok()));
+            }
+        }
+    }
+    out
+}
+
 impl Drop for Guest {
     fn drop(&mut self) {
+        // The guest's own children come back to us (we are a subreaper): end and reap them too.
+        let kids = children_of(self.pid());
         let _ = self.0.kill();
         let _ = self.0.wait();
+        for k in kids {
+            let _ = Command::new("kill").args(["-9", &k.to_string()]).status();
+            let _ = wend_ckpt::forward::wait_forwarding(k);
+        }
     }
 }
 

@@ -97,18 +97,47 @@ pub fn namespace(pid: Pid, kind: &str) -> Result<u64> {
         .map_err(|e| SysError::io("stat /proc/PID/ns", pid, e))
 }
 
-/// Pids holding a lock in /proc/locks.
+/// Pids owning a POSIX (fcntl) lock in /proc/locks.
+///
+/// Only POSIX entries count: for FLOCK and OFD locks the pid column is whoever took the lock,
+/// which may be dead and its pid reused; those locks show exactly in /proc/PID/fdinfo instead.
 pub fn lock_holders() -> Result<Vec<Pid>> {
     let s = std::fs::read_to_string("/proc/locks")
         .map_err(|e| SysError::io("read /proc/locks", 0, e))?;
-    // "1: POSIX  ADVISORY  WRITE 1234 08:01:1234 0 EOF"; blocked waiters have "->".
-    Ok(s.lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace().skip(1);
-            let first = w.next()?;
-            let kind = if first == "->" { w.next()? } else { first };
-            let _ = kind;
-            w.nth(2)?.parse().ok()
-        })
-        .collect())
+    Ok(s.lines().filter_map(posix_lock_owner).collect())
+}
+
+/// The owner of a POSIX lock line ("1: POSIX  ADVISORY  WRITE 1234 08:01:1234 0 EOF"; waiters
+/// have "->" after the number), None for other lines.
+fn posix_lock_owner(line: &str) -> Option<Pid> {
+    let mut w = line.split_whitespace().skip(1);
+    let mut kind = w.next()?;
+    if kind == "->" {
+        kind = w.next()?;
+    }
+    if kind != "POSIX" {
+        return None;
+    }
+    w.nth(2)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_posix_locks_name_their_owner() {
+        use super::posix_lock_owner as o;
+        assert_eq!(
+            o("1: POSIX  ADVISORY  WRITE 1234 08:01:99 0 EOF"),
+            Some(1234)
+        );
+        assert_eq!(
+            o("2: FLOCK  ADVISORY  WRITE 777 fe:00:10035224 0 EOF"),
+            None
+        );
+        assert_eq!(o("3: OFDLCK ADVISORY  READ  -1 00:05:1 0 EOF"), None);
+        assert_eq!(
+            o("4: -> POSIX  ADVISORY  WRITE 55 08:01:99 0 EOF"),
+            Some(55)
+        );
+    }
 }
