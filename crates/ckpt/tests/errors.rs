@@ -31,6 +31,12 @@ fn leave_running_continues_unchanged_and_image_restores() {
     };
     let rep = wend_ckpt::checkpoint_to_file(g.pid(), &img, &opts).expect("checkpoint");
     assert!(rep.image_bytes > 0);
+    // Memory was read from a copy-on-write snapshot child; it is gone and reaped.
+    assert!(
+        children_of(g.pid()).is_empty(),
+        "snapshot child left behind"
+    );
+    assert!(rep.frozen <= rep.total);
     let st = g.0.wait().unwrap();
     assert_eq!(
         st.code(),

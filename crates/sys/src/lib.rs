@@ -37,6 +37,7 @@ pub mod proc;
 pub mod process;
 pub mod ptrace;
 pub mod signals;
+pub mod snapshot;
 pub mod stub;
 
 pub use arch::Regs;

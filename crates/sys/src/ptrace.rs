@@ -67,6 +67,8 @@ pub struct Stopped {
     /// Signals that arrived while we single-stepped injected calls: taken out of the way
     /// (suppressed) and given back at detach.
     deferred: Vec<PendingSignal>,
+    /// The child an injected clone created (auto-attached through PTRACE_O_TRACECLONE).
+    new_child: Option<Pid>,
     done: bool,
 }
 
@@ -88,6 +90,7 @@ impl Stopped {
             syscall_insn: None,
             delivering: None,
             deferred: Vec::new(),
+            new_child: None,
             done: false,
         };
         ptrace::interrupt(npid(pid)).map_err(|e| SysError::from(("PTRACE_INTERRUPT", pid, e)))?;
@@ -129,6 +132,7 @@ impl Stopped {
             syscall_insn: None,
             delivering: None,
             deferred: Vec::new(),
+            new_child: None,
             done: false,
         };
         match waitpid(npid(pid), Some(WaitPidFlag::__WALL))
@@ -364,6 +368,16 @@ impl Stopped {
             };
             match status {
                 WaitStatus::Stopped(_, Signal::SIGTRAP) => return Ok(()),
+                WaitStatus::PtraceEvent(_, _, ev)
+                    if ev == libc::PTRACE_EVENT_CLONE || ev == libc::PTRACE_EVENT_FORK =>
+                {
+                    // An injected clone reports its child first; then the step completes.
+                    let msg = ptrace::getevent(npid(self.pid))
+                        .map_err(|e| SysError::from(("PTRACE_GETEVENTMSG", self.pid, e)))?;
+                    self.new_child = Some(msg as Pid);
+                    ptrace::step(npid(self.pid), None)
+                        .map_err(|e| SysError::from(("PTRACE_SINGLESTEP", self.pid, e)))?;
+                }
                 WaitStatus::Stopped(_, sig) => {
                     // A signal for the program arrived before the step: keep it for later,
                     // suppress it now, and step again.
@@ -438,6 +452,53 @@ impl Stopped {
     /// Whether we forked this process.
     pub fn is_child(&self) -> bool {
         self.is_child
+    }
+}
+
+impl Stopped {
+    /// Snapshot the address space: inject a `clone` with no exit signal so the kernel makes a
+    /// copy-on-write child that never runs (it starts stopped under our trace). Reading memory
+    /// from the snapshot lets the original run on meanwhile. Dropping the snapshot kills it;
+    /// its zombie then belongs to this process, which must reap it (an injected `wait4`).
+    pub fn fork_snapshot(&mut self) -> Result<Stopped> {
+        let pid = self.pid;
+        let opts = ptrace::Options::PTRACE_O_TRACESYSGOOD;
+        ptrace::setoptions(npid(pid), opts | ptrace::Options::PTRACE_O_TRACECLONE)
+            .map_err(|e| SysError::from(("PTRACE_SETOPTIONS", pid, e)))?;
+        self.new_child = None;
+        let r = self.syscall_raw(libc::SYS_clone, [0; 6]);
+        let _ = ptrace::setoptions(npid(pid), opts);
+        let ret = r?;
+        let child = match self.new_child.take() {
+            Some(c) => c,
+            None if ret > 0 => ret as Pid,
+            None => return Err(SysError::os("clone(snapshot)", pid, (-ret) as i32)),
+        };
+        let mut snap = Stopped {
+            pid: child,
+            on_drop: DropAction::Kill,
+            is_child: false,
+            saved: None,
+            syscall_insn: None,
+            delivering: None,
+            deferred: Vec::new(),
+            new_child: None,
+            done: false,
+        };
+        // The auto-attached child reports its first stop (an event stop, as we seized).
+        loop {
+            match waitpid(npid(child), Some(WaitPidFlag::__WALL)) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(SysError::from(("waitpid(snapshot)", child, e))),
+                Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::Stopped(..)) => break,
+                Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => {
+                    snap.done = true;
+                    return Err(SysError::Died { pid: child });
+                }
+                Ok(_) => continue,
+            }
+        }
+        Ok(snap)
     }
 }
 

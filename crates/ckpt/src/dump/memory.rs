@@ -8,6 +8,7 @@ use wend_image::ImageWriter;
 use wend_sys::mem::{self, ProcMem};
 use wend_sys::proc::maps::MapEntry;
 use wend_sys::proc::pagemap::{PageState, Pagemap};
+use wend_sys::snapshot::SnapshotReader;
 use wend_sys::PAGE_SIZE;
 
 use crate::error::CkptError;
@@ -144,11 +145,15 @@ fn runs(pm: &Pagemap, p: &AreaPlan) -> Result<Vec<(u64, u64)>, CkptError> {
 }
 
 /// Stream every area's pages into the writer; the bytes handed over.
+///
+/// With `snapshot` (a copy-on-write snapshot of `pid`), readable pages are copied by the
+/// snapshot itself (see [`SnapshotReader`]), which does not pin and so does not copy them.
 pub(crate) fn write_pages<W: Write>(
     pid: i32,
     plans: &[AreaPlan],
     writer: &mut ImageWriter<W>,
     progress: &Progress,
+    mut snapshot: Option<&mut SnapshotReader>,
 ) -> Result<u64, CkptError> {
     let sys = |e| CkptError::sys(pid, e);
     let pm = Pagemap::open(pid).map_err(sys)?;
@@ -166,7 +171,10 @@ pub(crate) fn write_pages<W: Write>(
             writer.write_pages_with(addr, len, |a, buf: &mut [u8]| -> Result<(), CkptError> {
                 let mut got = 0;
                 if !p.proc_mem {
-                    got = mem::read_vm(pid, buf, &[(a, buf.len())]).map_err(sys)?;
+                    got = match snapshot.as_deref_mut() {
+                        Some(s) => s.read(a, buf).map_err(sys)?,
+                        None => mem::read_vm(pid, buf, &[(a, buf.len())]).map_err(sys)?,
+                    };
                 }
                 if got < buf.len() {
                     if procmem.is_none() {

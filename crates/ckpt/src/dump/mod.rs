@@ -26,6 +26,9 @@ pub struct CheckpointOptions {
     pub path: StayPath,
     pub write: WriteOptions,
     pub progress: Progress,
+    /// With `leave_running`: read memory from a copy-on-write snapshot and let the process run
+    /// on as soon as its state is collected (frozen for milliseconds, not for the whole dump).
+    pub snapshot: bool,
 }
 
 impl Default for CheckpointOptions {
@@ -35,6 +38,7 @@ impl Default for CheckpointOptions {
             path: StayPath::Checkpoint,
             write: WriteOptions::default(),
             progress: Progress::none(),
+            snapshot: true,
         }
     }
 }
@@ -65,41 +69,66 @@ pub struct CheckpointReport {
 /// A process frozen by [`dump`]: kill it, let it run on, or keep it.
 #[derive(Debug)]
 pub struct Frozen {
-    stopped: Stopped,
+    /// None once the process was let go early (a leave-running checkpoint that read memory
+    /// from a copy-on-write snapshot).
+    stopped: Option<Stopped>,
+    pid: i32,
     since: Instant,
+    thawed: Option<Duration>,
 }
 
 impl Frozen {
     pub fn pid(&self) -> i32 {
-        self.stopped.pid()
+        self.pid
     }
     /// When it was frozen.
     pub fn since(&self) -> Instant {
         self.since
     }
-    /// Let it continue exactly where it was.
+    /// How long it stayed frozen, if it already runs again.
+    pub fn thawed_after(&self) -> Option<Duration> {
+        self.thawed
+    }
+    /// Let it continue exactly where it was (nothing to do if it already runs).
     pub fn resume(self) -> Result<(), CkptError> {
-        let pid = self.pid();
-        self.stopped.detach().map_err(|e| CkptError::sys(pid, e))
+        let pid = self.pid;
+        match self.stopped {
+            Some(st) => st.detach().map_err(|e| CkptError::sys(pid, e)),
+            None => Ok(()),
+        }
     }
     /// Kill it.
     pub fn kill(self) -> Result<(), CkptError> {
-        let pid = self.pid();
-        self.stopped.kill().map_err(|e| CkptError::sys(pid, e))
+        let pid = self.pid;
+        match self.stopped {
+            Some(st) => st.kill().map_err(|e| CkptError::sys(pid, e)),
+            None => {
+                let pfd = wend_sys::pidfd::open(pid).map_err(|e| CkptError::sys(pid, e))?;
+                wend_sys::pidfd::send_signal(&pfd, pid, libc::SIGKILL)
+                    .map_err(|e| CkptError::sys(pid, e))
+            }
+        }
     }
     /// Kill it; the time from the freeze to SIGKILL.
     fn kill_measured(self) -> Result<Duration, CkptError> {
-        let pid = self.pid();
+        let pid = self.pid;
         let since = self.since;
+        let Some(st) = self.stopped else {
+            self.kill()?;
+            return Ok(since.elapsed());
+        };
         let mut at = None;
-        self.stopped
-            .kill_then(|| at = Some(since.elapsed()))
+        st.kill_then(|| at = Some(since.elapsed()))
             .map_err(|e| CkptError::sys(pid, e))?;
         Ok(at.unwrap_or_else(|| since.elapsed()))
     }
     /// The ptrace handle, to keep the process frozen (a deputy). Dropping it lets it run.
-    pub fn into_stopped(self) -> Stopped {
-        self.stopped
+    /// Fails if the process already runs again.
+    pub fn into_stopped(self) -> Result<Stopped, CkptError> {
+        self.stopped.ok_or_else(|| CkptError::Rebuild {
+            what: format!("process {}", self.pid),
+            detail: "it already runs again (leave-running snapshot checkpoint)".into(),
+        })
     }
 }
 
@@ -124,7 +153,7 @@ pub fn dump<W: Write>(
     opts: &CheckpointOptions,
 ) -> Result<(Frozen, W, DumpReport), CkptError> {
     precheck(pid, opts.path)?;
-    dump_checked(pid, writer, opts)
+    dump_checked(pid, writer, opts, false)
 }
 
 /// Refuse by stay reasons (or a missing pid) without touching the process.
@@ -136,10 +165,14 @@ fn precheck(pid: i32, path: StayPath) -> Result<(), CkptError> {
     Ok(())
 }
 
+/// Dump `pid`. With `thaw_early`, memory is read from a copy-on-write snapshot (an injected
+/// `clone` that never runs) and the process runs on as soon as the snapshot exists, so it stays
+/// frozen only while its state is collected, not while its memory is written.
 fn dump_checked<W: Write>(
     pid: i32,
     mut writer: ImageWriter<W>,
     opts: &CheckpointOptions,
+    thaw_early: bool,
 ) -> Result<(Frozen, W, DumpReport), CkptError> {
     let mut stopped = seize(pid)?;
     let since = Instant::now();
@@ -217,7 +250,32 @@ fn dump_checked<W: Write>(
     tracing::debug!(elapsed = ?since.elapsed(), "state collected");
     writer.write_meta(&image)?;
     files::write_blobs(pid, &blobs, &mut writer)?;
-    let dumped_bytes = memory::write_pages(pid, &plans, &mut writer, &opts.progress)?;
+    let (keep, snapshot, thawed) = if thaw_early {
+        let snap = stopped.fork_snapshot().map_err(sys)?;
+        stopped.detach().map_err(sys)?;
+        let t = since.elapsed();
+        tracing::debug!(elapsed = ?t, "snapshot taken, process thawed");
+        (None, Some(snap), Some(t))
+    } else {
+        (Some(stopped), None, None)
+    };
+    let dumped = match snapshot {
+        None => memory::write_pages(pid, &plans, &mut writer, &opts.progress, None),
+        Some(snap) => {
+            let child = snap.pid();
+            // On failure the snapshot is dropped, which kills it.
+            let r = wend_sys::snapshot::SnapshotReader::new(snap).map_err(sys);
+            let d = r.and_then(|mut r| {
+                let d =
+                    memory::write_pages(child, &plans, &mut writer, &opts.progress, Some(&mut r));
+                let _ = r.kill();
+                d
+            });
+            reap_snapshot(pid, child);
+            d
+        }
+    };
+    let dumped_bytes = dumped?;
     tracing::debug!(elapsed = ?since.elapsed(), dumped_bytes, "pages handed to the writer");
     let (out, stats) = writer.finish()?;
     tracing::debug!(elapsed = ?since.elapsed(), "image finished");
@@ -227,9 +285,44 @@ fn dump_checked<W: Write>(
         mapped_bytes: image.mapped_bytes(),
         dumped_bytes,
         stats,
-        frozen_so_far: since.elapsed(),
+        frozen_so_far: thawed.unwrap_or_else(|| since.elapsed()),
     };
-    Ok((Frozen { stopped, since }, out, report))
+    Ok((
+        Frozen {
+            stopped: keep,
+            pid,
+            since,
+            thawed,
+        },
+        out,
+        report,
+    ))
+}
+
+/// Have the original (running again) reap its killed snapshot child: a brief second freeze
+/// to inject `wait4`.
+fn reap_snapshot(parent: i32, child: i32) {
+    let Ok(mut p) = Stopped::seize(parent) else {
+        return;
+    };
+    for _ in 0..200 {
+        match p.syscall(
+            "wait4(snapshot)",
+            libc::SYS_wait4,
+            [
+                child as u64,
+                0,
+                (libc::__WALL | libc::WNOHANG) as u64,
+                0,
+                0,
+                0,
+            ],
+        ) {
+            Ok(0) => std::thread::sleep(Duration::from_millis(1)),
+            _ => break,
+        }
+    }
+    let _ = p.detach();
 }
 
 /// `wend checkpoint`: dump `pid` into `path` (complete or absent), then kill the process or,
@@ -244,15 +337,17 @@ pub fn checkpoint_to_file(
     precheck(pid, opts.path)?;
     let file = AtomicFile::create(path)?;
     let writer = ImageWriter::spawn(file, &opts.write)?;
-    let (frozen, file, dump) = dump_checked(pid, writer, opts)?;
+    let (frozen, file, dump) =
+        dump_checked(pid, writer, opts, opts.leave_running && opts.snapshot)?;
     // A failed commit drops `frozen`, which lets the process run on.
     file.commit()?;
     tracing::debug!(elapsed = ?frozen.since().elapsed(), "image committed");
     let image_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let since = frozen.since();
     let frozen_for = if opts.leave_running {
+        let t = frozen.thawed_after();
         frozen.resume()?;
-        since.elapsed()
+        t.unwrap_or_else(|| since.elapsed())
     } else {
         // Frozen ends with SIGKILL; tearing down its memory afterwards is the kernel's time.
         frozen.kill_measured()?
