@@ -14,7 +14,7 @@ pub enum CkptError {
     NotTraceable { pid: i32, why: String },
     #[error("process {pid} cannot be checkpointed ({}): {}", names(.reasons), texts(.reasons))]
     Stay { pid: i32, reasons: Vec<StayReason> },
-    #[error("process {pid} died during the checkpoint; nothing was written")]
+    #[error("process {pid} exited during the checkpoint; nothing was written")]
     Died { pid: i32 },
     #[error(
         "the image needs {path}, which is missing ({what}): put the file back, then restore again"

@@ -132,9 +132,16 @@ impl Frozen {
     }
 }
 
+/// Whether `pid` is gone or a zombie.
+fn exited(pid: i32) -> bool {
+    matches!(proc::stat::state(pid), Err(_) | Ok('Z') | Ok('X') | Ok('x'))
+}
+
 fn seize(pid: i32) -> Result<Stopped, CkptError> {
     Stopped::seize(pid).map_err(|e| match e.errno() {
         Some(libc::ESRCH) => CkptError::NoSuchProcess { pid },
+        // EPERM also comes from a process that is exiting (a zombie cannot be traced).
+        Some(libc::EPERM) if exited(pid) => CkptError::Died { pid },
         Some(libc::EPERM) => CkptError::NotTraceable {
             pid,
             why: "permission denied: it is already traced, or wend lacks the rights \
