@@ -24,20 +24,22 @@ fn restore_into_an_existing_process_replaces_its_memory_and_state() {
     let host_out = dir.path("host.txt");
     let mut cmd = Command::new("sleep");
     wend_sys::process::close_other_fds(&mut cmd);
-    let mut host = cmd
-        .arg("1000")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&host_out).unwrap())
-        .spawn()
-        .unwrap();
-    let hpid = host.id() as i32;
+    // Owned: killed and reaped even if an assertion below fails (it sleeps 1000 s).
+    let mut host = Owned(
+        cmd.arg("1000")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&host_out).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let hpid = host.0.id() as i32;
     let stopped = wend_ckpt::Stopped::seize(hpid).unwrap();
     let mut reader = wend_ckpt::open_image(&img).unwrap();
     let image: ProcessImage = reader.read_meta().unwrap();
     let rebuilt =
         wend_ckpt::restore_into(stopped, &image, &mut reader, &RestoreOptions::default()).unwrap();
     rebuilt.detach().unwrap();
-    let st = host.wait().unwrap();
+    let st = host.0.wait().unwrap();
     assert_eq!(
         st.code(),
         Some(7),

@@ -2,7 +2,7 @@
 //! crate), and the little they share: a deterministic pseudo-random generator and the go-file
 //! protocol of the corpus (`crates/wend/tests/guests/guest.h` is its C twin).
 //!
-//! - `wend-guest-sweep STEPS`: a deterministic computation over memory, floating point and a
+//! - `wend-guest-sweep STEPS [GATE]`: a deterministic computation over memory, floating point and a
 //!   churning heap; prints `progress N` (N = 1..99) on stderr as it goes and one `result` line
 //!   on stdout at the end. Checkpointed at many points of one run, every restored copy must
 //!   print the same result line.

@@ -102,11 +102,7 @@ fn detach_prints_the_pid_and_returns_while_the_process_runs() {
         "wend restore --detach did not return"
     );
     run.proc.expect_stdout("resumed", T_WEND);
-    let text = run.proc.stdout.text();
-    let pid: u32 = text
-        .lines()
-        .find_map(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no pid line in the output of --detach:\n{text}"));
+    let pid = run.detached_pid(T_WEND);
     assert!(alive(pid), "the printed pid {pid} does not run");
     let exe = fs::read_link(format!("/proc/{pid}/exe")).unwrap();
     assert!(
@@ -222,7 +218,10 @@ fn no_progress_bar_on_a_pipe() {
     }
 }
 
-/// On a terminal, a long checkpoint shows a progress bar (and clears it).
+/// On a terminal, a checkpoint shows a progress bar (and clears it). Not a matter of how long
+/// it takes: indicatif draws at once when wend sets the total (its rate limiter starts with a
+/// full burst), and every draw is flushed. It hides the bar when TERM is unset or "dumb", so
+/// TERM is set here rather than taken from whoever runs the tests.
 #[test]
 fn a_progress_bar_on_a_terminal() {
     let scene = Scene::new("progress-tty");
@@ -231,7 +230,7 @@ fn a_progress_bar_on_a_terminal() {
     g.expect_stdout("ready", T_GUEST);
     let image = scene.join("image.wend");
     let cmd = format!(
-        "exec {} checkpoint {} -o {}",
+        "exec env TERM=xterm {} checkpoint {} -o {}",
         support::wend::wend_exe().display(),
         g.pid(),
         image.display()

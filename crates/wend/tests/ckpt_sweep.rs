@@ -24,32 +24,26 @@ fn checkpoints_at_twenty_points_of_one_run_all_restore_identically() {
     let reference = r.stdout.text();
     assert!(reference.starts_with("result "), "{reference}");
 
-    let mut g = Proc::spawn_piped("sweep", scene.command(&exe).arg(STEPS));
+    // The gate holds the run at each point until its checkpoint is taken: a --leave-running
+    // checkpoint lets the guest run on while the image is written, so without it the run
+    // could pass several points, or end, during one checkpoint.
+    let gate = Gate::new(&scene, "gate");
+    let mut g = Proc::spawn_piped("sweep", scene.command(&exe).arg(STEPS).arg(gate.path()));
     let mut images = Vec::new();
     for p in POINTS {
-        if g.stderr
-            .wait_for(&format!("progress {p}\n"), T_WEND)
-            .is_err()
-        {
-            break;
+        gate.open_to(p.into());
+        if let Err(err) = g.stderr.wait_for(&format!("progress {p}\n"), T_WEND) {
+            panic!("the sweep did not reach {p}%:\n{err}");
         }
         let image = scene.join(&format!("sweep-{p:02}.wend"));
-        if !alive(g.pid()) {
-            break;
-        }
         scene.checkpoint(g.pid(), &image, true).assert_ok();
         images.push((p, image));
     }
-    assert!(g.wait_exit(T_WEND).success());
+    gate.open_to(100);
+    assert!(g.wait_exit(T_WEND).success(), "{}", g.stderr.text());
     g.stdout.wait_eof(T_GUEST);
     assert_eq!(g.stdout.text(), reference, "the original's result changed");
-    // On a loaded machine the last points may pass while a checkpoint is written; the run
-    // must still be covered from start to end.
-    assert!(
-        images.len() >= 15,
-        "only {} checkpoints taken before the run ended",
-        images.len()
-    );
+    assert_eq!(images.len(), POINTS.len(), "checkpoints taken");
 
     // Restore two at a time (two cores).
     for pair in images.chunks(2) {
@@ -80,11 +74,16 @@ fn a_restored_process_can_be_checkpointed_again() {
     r.stdout.wait_eof(T_GUEST);
     let reference = r.stdout.text();
 
-    let mut g = Proc::spawn_piped("sweep", scene.command(&exe).arg(steps));
+    // The gate (which the restored copies see too) keeps each process at its point until
+    // the checkpoint has frozen it, so neither can finish first.
+    let gate = Gate::new(&scene, "gate");
+    gate.open_to(20);
+    let mut g = Proc::spawn_piped("sweep", scene.command(&exe).arg(steps).arg(gate.path()));
     g.stderr.wait_for("progress 20\n", T_WEND).unwrap();
     let first = scene.join("first.wend");
     scene.checkpoint(g.pid(), &first, false).assert_ok();
     g.wait_exit(T_GUEST);
+    gate.open_to(50);
 
     // Restore detached, let it run on, and checkpoint the restored process itself.
     let run = scene.restore(&first, true);
@@ -93,17 +92,14 @@ fn a_restored_process_can_be_checkpointed_again() {
         wait_until(T_WEND, || !alive(wend)),
         "restore --detach did not return"
     );
-    let text = run.proc.stdout.text();
-    let pid: u32 = text
-        .lines()
-        .find_map(|l| l.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no pid from restore --detach: {text:?}"));
+    let pid = run.detached_pid(T_WEND);
     run.proc
         .stderr
         .wait_for("progress 50\n", T_WEND)
         .expect("the restored process made no progress");
     let second = scene.join("second.wend");
     scene.checkpoint(pid, &second, false).assert_ok();
+    gate.open_to(100);
     let out = run.finish(T_WEND);
     assert!(
         out.others().contains(&(pid, End::Signal(9))),
@@ -127,7 +123,7 @@ fn a_restored_process_can_be_checkpointed_again() {
 fn checkpoints_under_a_1ms_timer_all_restore_identically() {
     let scene = Scene::new("busy-sweep");
     let exe = scene.guest("busy");
-    let go = scene.join("go-unused");
+    let go = scene.join("no-gate");
     let steps = "15000";
     let mut r = Proc::spawn_piped("busy reference", &mut scene.guest_cmd(&exe, &go, &[steps]));
     assert!(r.wait_exit(T_WEND).success(), "{}", r.stderr.text());
@@ -135,24 +131,24 @@ fn checkpoints_under_a_1ms_timer_all_restore_identically() {
     let reference = r.stdout.text();
     assert!(reference.starts_with("result "), "{reference}");
 
-    let mut g = Proc::spawn_piped("busy", &mut scene.guest_cmd(&exe, &go, &[steps]));
+    // argv[1] is busy.c's gate (see the twenty-point sweep).
+    let gate = Gate::new(&scene, "gate");
+    let mut g = Proc::spawn_piped("busy", &mut scene.guest_cmd(&exe, gate.path(), &[steps]));
     let mut images = Vec::new();
     for p in (5..100).step_by(10) {
-        if g.stderr
-            .wait_for(&format!("progress {p}\n"), T_WEND)
-            .is_err()
-            || !alive(g.pid())
-        {
-            break;
+        gate.open_to(p);
+        if let Err(err) = g.stderr.wait_for(&format!("progress {p}\n"), T_WEND) {
+            panic!("busy did not reach {p}%:\n{err}");
         }
         let image = scene.join(&format!("busy-{p:02}.wend"));
         scene.checkpoint(g.pid(), &image, true).assert_ok();
         images.push((p, image));
     }
+    gate.open_to(100);
     assert!(g.wait_exit(T_WEND).success(), "{}", g.stderr.text());
     g.stdout.wait_eof(T_GUEST);
     assert_eq!(g.stdout.text(), reference, "the original's result changed");
-    assert!(images.len() >= 7, "only {} checkpoints taken", images.len());
+    assert_eq!(images.len(), 10, "checkpoints taken");
     for pair in images.chunks(2) {
         let runs: Vec<_> = pair
             .iter()

@@ -89,16 +89,76 @@ pub fn children_of(pid: i32) -> Vec<i32> {
     out
 }
 
+/// Every process below `pid`, children before grandchildren.
+pub fn descendants(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(p) = queue.pop() {
+        for c in children_of(p) {
+            if !out.contains(&c) {
+                out.push(c);
+                queue.push(c);
+            }
+        }
+    }
+    out
+}
+
+/// The parent pid from /proc/PID/stat; None once the pid is gone.
+fn parent_of(pid: i32) -> Option<i32> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 2..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Kills `child` and every process below it, and reaps them all: orphans come back to this
+/// process (a child subreaper, see [`Guest::start`]), so none is left to pid 1.
+pub fn end_tree(child: &mut Child) {
+    // Once reaped (here, or by wend as its tracer), its pid may name an unrelated process:
+    // nothing to look below then. While it runs its pid stays ours.
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
+    let below = descendants(child.id() as i32);
+    for k in &below {
+        let _ = Command::new("kill").args(["-9", &k.to_string()]).status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let me = std::process::id() as i32;
+    for k in below {
+        // Reparented to us once its own parent has exited; reap it then.
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            match parent_of(k) {
+                None => break,
+                Some(p) if p == me => {
+                    let _ = wend_ckpt::forward::wait_forwarding(k);
+                    break;
+                }
+                Some(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    }
+}
+
+/// A process the test started itself (not a guest), killed and reaped with everything below
+/// it on drop, also when the test fails half-way.
+pub struct Owned(pub Child);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        end_tree(&mut self.0);
+    }
+}
+
 impl Drop for Guest {
     fn drop(&mut self) {
         // The guest's own children come back to us (we are a subreaper): end and reap them too.
-        let kids = children_of(self.pid());
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        for k in kids {
-            let _ = Command::new("kill").args(["-9", &k.to_string()]).status();
-            let _ = wend_ckpt::forward::wait_forwarding(k);
-        }
+        end_tree(&mut self.0);
     }
 }
 

@@ -1,9 +1,16 @@
-//! `wend-guest-sweep STEPS`: a deterministic run whose single result line depends on every
-//! step (see the crate docs).
+//! `wend-guest-sweep STEPS [GATE]`: a deterministic run whose single result line depends on
+//! every step (see the crate docs).
+//!
+//! GATE is a file for tests that checkpoint the run at chosen points: while it exists, its
+//! size is the last percent the run may report, and the run waits (1 ms naps) before
+//! reporting a later one, so it cannot end before the test has taken its checkpoints however
+//! long they take. No file, no gate; the result never depends on it.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
 
 use wend_guests::Rng;
 
@@ -14,6 +21,7 @@ fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(4000);
+    let gate = std::env::args().nth(2);
     let mut rng = Rng::new(0x5eed);
     let mut state: Vec<u64> = (0..WORDS).map(|_| rng.next_u64()).collect();
     let mut heap: Vec<Vec<u64>> = Vec::new();
@@ -44,6 +52,9 @@ fn main() {
         }
         *counts.entry(hash % 251).or_insert(0) += 1;
         if step * 100 / steps >= next_report {
+            if let Some(gate) = &gate {
+                pass_gate(Path::new(gate), next_report);
+            }
             eprintln!("progress {next_report}");
             next_report += 1;
         }
@@ -58,4 +69,11 @@ fn main() {
         "result hash={hash:016x} acc={acc:.12e} spread={spread:016x} live={live} steps={steps}"
     )
     .expect("writing the result");
+}
+
+/// Waits until the gate file is absent or lets the run report percent `p`.
+fn pass_gate(gate: &Path, p: u64) {
+    while std::fs::metadata(gate).is_ok_and(|m| m.len() < p) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }

@@ -3,7 +3,12 @@
  * process and back, mixes an 8 MiB heap array with vectorisable floating point, and grows or
  * shrinks the brk heap. argv[2] is the number of steps; progress goes to stderr as
  * "progress N" (N = 1..99); one "result ..." line goes to stdout at the end, identical for every
- * run whatever the interruptions (the alarm count is not part of it). argv[1] is unused. */
+ * run whatever the interruptions (the alarm count is not part of it).
+ *
+ * argv[1] is a gate file for tests that checkpoint the run at chosen points: while it exists,
+ * its size is the last percent the guest may report, and the guest waits (1 ms naps) before
+ * reporting a later one, so the run cannot end before the test has taken its checkpoints
+ * however long they take. No file, no gate (the reference run). */
 #include "guest.h"
 #include <signal.h>
 #include <sys/time.h>
@@ -11,6 +16,18 @@
 #define WORDS (1 << 20)
 
 static volatile sig_atomic_t alarms;
+
+/* Waits until the gate (if any) lets the run report percent `p`. */
+static void pass_gate(const char *gate, long p)
+{
+	for (;;) {
+		struct stat st;
+		if (stat(gate, &st) != 0 || (long)st.st_size >= p)
+			return;
+		struct timespec nap = { 0, 1000000 };
+		nanosleep(&nap, NULL);
+	}
+}
 
 static void on_alarm(int sig)
 {
@@ -71,6 +88,7 @@ int main(int argc, char **argv)
 				memset(cur, (int)(h & 0xff), (size_t)delta);
 		}
 		if (s * 100 / steps >= next) {
+			pass_gate(argv[1], next);
 			fprintf(stderr, "progress %ld\n", next);
 			next++;
 		}

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod proc;
+pub mod throttle;
 pub mod wend;
 
 use std::fs;
@@ -23,6 +24,8 @@ pub use proc::{
     alive, assert_untouched, cpu_ticks, descendants, fd_pos, signal, state, syscall_nr, wait_until,
     Proc, Watch,
 };
+#[allow(unused_imports)]
+pub use throttle::Throttle;
 #[allow(unused_imports)]
 pub use wend::{End, Outcome, WendRun};
 
@@ -128,6 +131,35 @@ impl Scene {
             args.push("--json");
         }
         self.wend(&args, Stdio::null()).finish(T_WEND)
+    }
+}
+
+/// The gate of a progress-reporting guest (busy.c, wend-guest-sweep): a file whose size is
+/// the last percent the guest may report; it waits before a later one. The test opens the
+/// gate point by point, so the run cannot end before every checkpoint is taken, however long
+/// a --leave-running checkpoint takes while the guest keeps running. Created closed.
+pub struct Gate {
+    path: PathBuf,
+}
+
+impl Gate {
+    pub fn new(scene: &Scene, name: &str) -> Gate {
+        let path = scene.join(name);
+        fs::File::create(&path).unwrap();
+        Gate { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Lets the guest report up to percent `p` (100: run to the end).
+    pub fn open_to(&self, p: u64) {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .and_then(|f| f.set_len(p))
+            .unwrap_or_else(|e| panic!("opening the gate {} to {p}: {e}", self.path.display()));
     }
 }
 

@@ -140,6 +140,32 @@ impl WendRun {
         pid.expect("reaper did not record the wend pid")
     }
 
+    /// The pid `wend restore --detach` printed. Waits for the line itself: wend's exit says
+    /// nothing about whether the reader thread has taken the line out of the pipe yet (and
+    /// the restored process shares that pipe, so its output may come before or after).
+    pub fn detached_pid(&self, timeout: Duration) -> u32 {
+        // Only complete lines: a pid whose digits are still in the pipe must not be cut.
+        let parse = |text: &str| {
+            text[..text.rfind('\n').map_or(0, |i| i + 1)]
+                .lines()
+                .find_map(|l| l.trim().parse::<u32>().ok())
+        };
+        let mut pid = None;
+        wait_until(timeout, || {
+            pid = parse(&self.proc.stdout.text());
+            pid.is_some() || self.proc.stdout.at_eof()
+        });
+        pid.or_else(|| parse(&self.proc.stdout.text()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "no pid line from `wend {}` within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+                    self.args.join(" "),
+                    self.proc.stdout.text(),
+                    self.proc.stderr.text()
+                )
+            })
+    }
+
     /// Processes below the reaper other than wend itself (a detached or running restore).
     pub fn others_alive(&self) -> Vec<u32> {
         let wend = self.wend_pid();
