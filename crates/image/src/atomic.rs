@@ -5,13 +5,13 @@
 //! target and fsyncs the directory so the rename itself survives a crash. Dropping it without
 //! `commit` (an error, a panic) removes the temporary file.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::direct::DirectWriter;
 use crate::error::ImageError;
 
 /// Tells temporary names apart within one process.
@@ -20,7 +20,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A file written under a temporary name and renamed into place by [`AtomicFile::commit`].
 pub struct AtomicFile {
     /// None only after commit.
-    out: Option<BufWriter<File>>,
+    out: Option<DirectWriter>,
     temp: PathBuf,
     target: PathBuf,
 }
@@ -48,18 +48,13 @@ impl AtomicFile {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let temp = dir.join(temp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&temp)
-            .map_err(|source| ImageError::File {
-                action: "create",
-                path: temp.clone(),
-                source,
-            })?;
+        let file = DirectWriter::create_new(&temp, 0o600).map_err(|source| ImageError::File {
+            action: "create",
+            path: temp.clone(),
+            source,
+        })?;
         Ok(AtomicFile {
-            out: Some(BufWriter::with_capacity(256 << 10, file)),
+            out: Some(file),
             temp,
             target: path.to_path_buf(),
         })
@@ -90,10 +85,7 @@ impl AtomicFile {
             .take()
             .ok_or_else(|| ImageError::Usage("committed twice".into()))?;
         let result: Result<(), ImageError> = (|| {
-            let file = out
-                .into_inner()
-                .map_err(|e| e.into_error())
-                .map_err(fail("write", &self.temp))?;
+            let file = out.finish().map_err(fail("write", &self.temp))?;
             file.sync_all().map_err(fail("fsync", &self.temp))?;
             drop(file);
             std::fs::rename(&self.temp, &self.target).map_err(fail("rename into", &self.target))?;

@@ -16,6 +16,7 @@
 mod atomic;
 mod compress;
 mod decoder;
+mod direct;
 mod encoder;
 mod error;
 mod format;
