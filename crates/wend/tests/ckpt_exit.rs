@@ -124,7 +124,11 @@ fn leave_running_original_and_restored_copy_complete_identically() {
     let exe = rust_guest("wend-guest-sweep");
     let reference = Command::new(&exe).arg("3000").output().unwrap();
     assert!(reference.status.success());
-    let mut g = Proc::spawn_piped("sweep", scene.command(&exe).arg("3000"));
+    // The gate holds the original at 31% at the latest: it runs on during the checkpoint but
+    // cannot end before the test has seen whether --leave-running left it alive.
+    let gate = Gate::new(&scene, "gate");
+    gate.open_to(30);
+    let mut g = Proc::spawn_piped("sweep", scene.command(&exe).arg("3000").arg(gate.path()));
     g.stderr
         .wait_for("progress 30", T_GUEST)
         .expect("the sweep guest made no progress");
@@ -132,6 +136,7 @@ fn leave_running_original_and_restored_copy_complete_identically() {
     let out = scene.checkpoint(g.pid(), &image, true);
     out.assert_ok();
     assert!(alive(g.pid()), "--leave-running killed the original");
+    gate.open_to(100);
     let restored = scene.restore(&image, false).finish(T_WEND);
     let st = g.wait_exit(T_WEND);
     g.stdout.wait_eof(T_GUEST);
