@@ -29,6 +29,7 @@ pub mod model;
 pub use atomic::AtomicFile;
 pub use compress::Compression;
 pub use decoder::Record;
+pub use direct::DirectReader;
 pub use encoder::ImageStats;
 pub use error::ImageError;
 pub use format::{

@@ -4,11 +4,11 @@ mod files;
 mod memory;
 mod state;
 
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::Path;
 
 use wend_image::model::{ProcessImage, MODEL_VERSION};
-use wend_image::{ImageReader, Record};
+use wend_image::{DirectReader, ImageReader, Record};
 use wend_sys::{stub, Stopped};
 
 use crate::error::CkptError;
@@ -148,11 +148,13 @@ fn rebuild<R: Read + Send>(
 }
 
 /// Open an image file for reading.
-pub fn open_image(path: &Path) -> Result<ImageReader<BufReader<std::fs::File>>, CkptError> {
-    let f = std::fs::File::open(path)
+///
+/// With `O_DIRECT` where the file system allows it (wend writes images that way, so they are
+/// not in the page cache, and a cold buffered read costs more CPU: wend_image's direct module).
+pub fn open_image(path: &Path) -> Result<ImageReader<DirectReader>, CkptError> {
+    let f = DirectReader::open(path)
         .map_err(|e| CkptError::io(format!("open {}", path.display()), e))?;
-    // Small buffer: record headers come from it, large payloads bypass it (no extra copy).
-    Ok(ImageReader::new(BufReader::with_capacity(64 << 10, f))?)
+    Ok(ImageReader::new(f)?)
 }
 
 /// `wend restore`: rebuild the process in the image file at `path`, stopped (see [`restore`]).
