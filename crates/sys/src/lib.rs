@@ -39,6 +39,7 @@ pub mod ptrace;
 pub mod signals;
 pub mod snapshot;
 pub mod stub;
+pub mod uffd;
 
 pub use arch::Regs;
 pub use error::{Result, SysError};

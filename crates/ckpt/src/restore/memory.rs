@@ -5,6 +5,7 @@ use std::io::Read;
 use wend_image::model::{Area, Backing, ProcessImage};
 use wend_image::{ImageReader, Record};
 use wend_sys::arch::{ARCH_MAP_VDSO_64, SYSCALL_INSN, TASK_SIZE};
+use wend_sys::uffd::Uffd;
 use wend_sys::{mem, proc, Stopped, PAGE_SIZE};
 
 use crate::error::CkptError;
@@ -258,6 +259,44 @@ fn area_at(areas: &[Area], addr: u64) -> Option<&Area> {
     areas.get(i).filter(|a| a.start <= addr)
 }
 
+/// A userfaultfd of the target with every anonymous area registered, so that [`fill`] can
+/// place their pages with `UFFDIO_COPY` (no zeroing, no per-page fault: see wend_sys::uffd).
+/// None where that is not available; [`fill`] then writes with `process_vm_writev`.
+pub(crate) fn uffd(st: &mut Stopped, image: &ProcessImage) -> Option<Uffd> {
+    let u = match Uffd::create_in(st) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::debug!(error = %e, "no userfaultfd: pages are written with process_vm_writev");
+            return None;
+        }
+    };
+    for a in image
+        .areas
+        .iter()
+        .filter(|a| matches!(a.backing, Backing::Anon))
+    {
+        if let Err(e) = u.register(a.start, a.end - a.start) {
+            tracing::debug!(error = %e, "userfaultfd refused an area: pages are written with process_vm_writev");
+            // Registered areas are unregistered when `u` (the last reference) is closed.
+            return None;
+        }
+    }
+    Some(u)
+}
+
+/// Unregister the anonymous areas from `u` (the target must not keep missing-page tracking).
+pub(crate) fn release_uffd(st: &Stopped, image: &ProcessImage, u: &Uffd) -> Result<(), CkptError> {
+    for a in image
+        .areas
+        .iter()
+        .filter(|a| matches!(a.backing, Backing::Anon))
+    {
+        u.unregister(a.start, a.end - a.start)
+            .map_err(|e| CkptError::sys(st.pid(), e))?;
+    }
+    Ok(())
+}
+
 /// A memory record moved from the reading thread to the writing one.
 enum Msg {
     Pages(u64, Vec<u8>),
@@ -277,16 +316,30 @@ pub(crate) fn fill<R: Read + Send>(
     first: Option<Pending>,
     reader: &mut ImageReader<R>,
     progress: &Progress,
+    uffd: Option<&Uffd>,
 ) -> Result<(), CkptError> {
     let pid = st.pid();
     let zeros = vec![0u8; 1 << 20];
     let write = |addr: u64, data: &[u8]| -> Result<(), CkptError> {
-        if area_at(&image.areas, addr).is_none() {
+        let Some(area) = area_at(&image.areas, addr) else {
             return Err(CkptError::Image(wend_image::ImageError::Usage(format!(
                 "page record at {addr:#x} lies outside every area of the image"
             ))));
+        };
+        let copied = match uffd {
+            Some(u)
+                if matches!(area.backing, Backing::Anon)
+                    && addr + data.len() as u64 <= area.end
+                    && (addr | data.len() as u64).is_multiple_of(PAGE_SIZE) =>
+            {
+                // EEXIST (a page already there) and the like: write it the ordinary way.
+                u.copy(addr, data).is_ok()
+            }
+            _ => false,
+        };
+        if !copied {
+            mem::write_vm(pid, addr, data).map_err(|e| CkptError::sys(pid, e))?;
         }
-        mem::write_vm(pid, addr, data).map_err(|e| CkptError::sys(pid, e))?;
         progress.advance(data.len() as u64);
         Ok(())
     };

@@ -135,7 +135,12 @@ fn rebuild<R: Read + Send>(
     memory::map_areas(&mut st, image, scratch)?;
     tracing::debug!(elapsed = ?t.elapsed(), "address space laid out");
     opts.progress.set_total(image.mapped_bytes());
-    memory::fill(&st, image, first, reader, &opts.progress)?;
+    let uffd = memory::uffd(&mut st, image);
+    let filled = memory::fill(&st, image, first, reader, &opts.progress, uffd.as_ref());
+    if let Some(u) = &uffd {
+        memory::release_uffd(&st, image, u)?;
+    }
+    filled?;
     opts.progress.finish();
     tracing::debug!(elapsed = ?t.elapsed(), "memory filled");
     memory::protect(&mut st, image)?;
