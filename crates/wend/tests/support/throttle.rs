@@ -7,7 +7,8 @@ use std::fs;
 use std::path::PathBuf;
 
 const ROOT: &str = "/sys/fs/cgroup/cpu";
-/// 1 ms of CPU per 100 ms period.
+/// 1 ms of CPU per 100 ms period (1%). Not less: wend's injected calls (the snapshot clone
+/// copies the page tables) run, and are charged, in the throttled process.
 const SLOW_QUOTA_US: &str = "1000";
 const PERIOD_US: &str = "100000";
 
