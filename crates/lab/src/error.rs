@@ -13,6 +13,12 @@ pub enum LabError {
          (it prefixes kernel names limited to 15 bytes)"
     )]
     BadName(String),
+    #[error(
+        "{0} is under /tmp or /run, which are private in every lab node, so the nodes cannot \
+         run it: install wend elsewhere (e.g. `cargo install --path crates/wend`, or build with \
+         CARGO_TARGET_DIR outside /tmp and /run)"
+    )]
+    HiddenProgram(PathBuf),
     #[error("invalid node count {0}: a lab has 1 to {MAX_NODES} nodes")]
     BadNodeCount(usize),
     #[error("invalid --cpus {spec:?}: {why}")]
@@ -97,6 +103,7 @@ impl LabError {
         matches!(
             self,
             LabError::BadName(_)
+                | LabError::HiddenProgram(_)
                 | LabError::BadNodeCount(_)
                 | LabError::BadCpus { .. }
                 | LabError::NoNode { .. }

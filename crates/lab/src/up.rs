@@ -98,9 +98,22 @@ fn other_lab_subnets(host: &mut dyn Host, root: &Path) -> Vec<Prefix> {
     subnets
 }
 
+/// Nodes mount their own /tmp and /run over the host's, so a program the nodes must run
+/// (the holder's `wend`, the daemon) cannot live there.
+fn check_visible_in_nodes(program: &std::path::Path) -> Result<(), LabError> {
+    let full = std::fs::canonicalize(program).unwrap_or_else(|_| program.to_path_buf());
+    if ["/tmp", "/run"].iter().any(|d| full.starts_with(d)) {
+        return Err(LabError::HiddenProgram(full));
+    }
+    Ok(())
+}
+
 /// Builds the lab and returns its state once every node is ready.
 pub fn up(host: &mut dyn Host, spec: &LabSpec) -> Result<LabState, LabError> {
     check_node_count(spec.nodes)?;
+    for program in std::iter::once(&spec.wend).chain(spec.daemon_program.as_ref()) {
+        check_visible_in_nodes(program)?;
+    }
     let shares = spec.cpus.per_node(spec.nodes)?;
     let name = &spec.name;
     host.mkdir_all(&spec.root)
