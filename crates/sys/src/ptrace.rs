@@ -378,6 +378,13 @@ impl Stopped {
                     ptrace::step(npid(self.pid), None)
                         .map_err(|e| SysError::from(("PTRACE_SINGLESTEP", self.pid, e)))?;
                 }
+                WaitStatus::PtraceEvent(_, _, libc::PTRACE_EVENT_STOP) => {
+                    // A PTRACE_INTERRUPT that found the process already stopped (say, at a
+                    // signal) stays pending and reports here, before the instruction ran:
+                    // nothing happened, so step again.
+                    ptrace::step(npid(self.pid), None)
+                        .map_err(|e| SysError::from(("PTRACE_SINGLESTEP", self.pid, e)))?;
+                }
                 WaitStatus::Stopped(_, sig) => {
                     // A signal for the program arrived before the step: keep it for later,
                     // suppress it now, and step again.
