@@ -218,47 +218,43 @@ impl Stopped {
     /// kernel's answer (2432 bytes on an AVX-512 machine).
     pub fn xstate(&self) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; 16 * 1024];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: iov points at `buf`, which outlives the call; the kernel writes at most
-        // iov_len bytes and updates iov_len.
-        let r = unsafe {
-            libc::ptrace(
-                libc::PTRACE_GETREGSET,
-                self.pid,
-                NT_X86_XSTATE as usize as *mut libc::c_void,
-                &mut iov as *mut libc::iovec,
-            )
-        };
-        if r < 0 {
-            return Err(SysError::last("PTRACE_GETREGSET(NT_X86_XSTATE)", self.pid));
-        }
-        buf.truncate(iov.iov_len);
+        let len = self.regset(libc::PTRACE_GETREGSET, &mut buf)?;
+        buf.truncate(len);
         Ok(buf)
     }
 
     /// Set the xsave area from a buffer produced by [`Stopped::xstate`].
     pub fn set_xstate(&mut self, data: &[u8]) -> Result<()> {
         let mut copy = data.to_vec();
+        self.regset(libc::PTRACE_SETREGSET, &mut copy).map(drop)
+    }
+
+    /// PTRACE_GETREGSET or PTRACE_SETREGSET of `NT_X86_XSTATE` through `buf`; returns the
+    /// length the kernel used.
+    fn regset(&self, request: libc::c_uint, buf: &mut [u8]) -> Result<usize> {
         let mut iov = libc::iovec {
-            iov_base: copy.as_mut_ptr().cast(),
-            iov_len: copy.len(),
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
         };
-        // SAFETY: iov points at `copy`, valid for iov_len bytes during the call.
+        // SAFETY: iov points at `buf`, which outlives the call; the kernel reads or writes at
+        // most iov_len bytes there and updates iov_len.
         let r = unsafe {
             libc::ptrace(
-                libc::PTRACE_SETREGSET,
+                request,
                 self.pid,
                 NT_X86_XSTATE as usize as *mut libc::c_void,
                 &mut iov as *mut libc::iovec,
             )
         };
         if r < 0 {
-            return Err(SysError::last("PTRACE_SETREGSET(NT_X86_XSTATE)", self.pid));
+            let what = if request == libc::PTRACE_GETREGSET {
+                "PTRACE_GETREGSET(NT_X86_XSTATE)"
+            } else {
+                "PTRACE_SETREGSET(NT_X86_XSTATE)"
+            };
+            return Err(SysError::last(what, self.pid));
         }
-        Ok(())
+        Ok(iov.iov_len)
     }
 
     /// The blocked-signal mask (bit n-1 for signal n).
