@@ -17,13 +17,17 @@
 use bytes::{Buf, BufMut};
 use foca::{Header, Member, Message, State};
 
+use crate::book::AddrBook;
 use crate::error::DecodeError;
-use crate::identity::NodeId;
+use crate::identity::{NodeId, SwimId};
 use crate::wire::Reader;
 
-/// The codec handed to foca.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct WireCodec;
+/// The codec handed to foca: the wire form above, with identities turned
+/// into book keys ([`SwimId`]) on the way in and back on the way out.
+#[derive(Debug, Clone)]
+pub(crate) struct WireCodec {
+    pub(crate) book: AddrBook,
+}
 
 /// Error type foca wraps (encoding never fails except for lack of space).
 #[derive(Debug, thiserror::Error)]
@@ -168,34 +172,99 @@ pub fn decode_member(r: &mut Reader<'_>) -> Result<Member<NodeId>, DecodeError> 
     Ok(Member::new(id, incarnation, state))
 }
 
-impl foca::Codec<NodeId> for WireCodec {
+/// Maps the identities in a foca message with `f`.
+fn map_message<A, B>(m: &Message<A>, mut f: impl FnMut(&A) -> B) -> Message<B> {
+    match m {
+        Message::Ping(p) => Message::Ping(*p),
+        Message::Ack(p) => Message::Ack(*p),
+        Message::PingReq {
+            target,
+            probe_number,
+        } => Message::PingReq {
+            target: f(target),
+            probe_number: *probe_number,
+        },
+        Message::IndirectPing {
+            origin,
+            probe_number,
+        } => Message::IndirectPing {
+            origin: f(origin),
+            probe_number: *probe_number,
+        },
+        Message::IndirectAck {
+            target,
+            probe_number,
+        } => Message::IndirectAck {
+            target: f(target),
+            probe_number: *probe_number,
+        },
+        Message::ForwardedAck {
+            origin,
+            probe_number,
+        } => Message::ForwardedAck {
+            origin: f(origin),
+            probe_number: *probe_number,
+        },
+        Message::Announce => Message::Announce,
+        Message::Feed => Message::Feed,
+        Message::Gossip => Message::Gossip,
+        Message::Broadcast => Message::Broadcast,
+        Message::TurnUndead => Message::TurnUndead,
+    }
+}
+
+impl foca::Codec<SwimId> for WireCodec {
     type Error = CodecError;
 
     fn encode_header(
         &mut self,
-        header: &Header<NodeId>,
+        header: &Header<SwimId>,
         mut buf: impl BufMut,
     ) -> Result<(), CodecError> {
+        let book = &self.book;
+        let wire = Header {
+            src: header.src.node_id(book),
+            src_incarnation: header.src_incarnation,
+            dst: header.dst.node_id(book),
+            message: map_message(&header.message, |id| id.node_id(book)),
+        };
         let mut out = Vec::with_capacity(64);
-        encode_header(header, &mut out);
+        encode_header(&wire, &mut out);
         put(&mut buf, &out)
     }
 
-    fn decode_header(&mut self, buf: impl Buf) -> Result<Header<NodeId>, CodecError> {
-        decode_with(buf, decode_header)
+    fn decode_header(&mut self, buf: impl Buf) -> Result<Header<SwimId>, CodecError> {
+        let wire = decode_with(buf, decode_header)?;
+        let book = &self.book;
+        Ok(Header {
+            src: SwimId::of(wire.src, book),
+            src_incarnation: wire.src_incarnation,
+            dst: SwimId::of(wire.dst, book),
+            message: map_message(&wire.message, |id| SwimId::of(*id, book)),
+        })
     }
 
     fn encode_member(
         &mut self,
-        member: &Member<NodeId>,
+        member: &Member<SwimId>,
         mut buf: impl BufMut,
     ) -> Result<(), CodecError> {
+        let wire = Member::new(
+            member.id().node_id(&self.book),
+            member.incarnation(),
+            member.state(),
+        );
         let mut out = Vec::with_capacity(32);
-        encode_member(member, &mut out);
+        encode_member(&wire, &mut out);
         put(&mut buf, &out)
     }
 
-    fn decode_member(&mut self, buf: impl Buf) -> Result<Member<NodeId>, CodecError> {
-        decode_with(buf, decode_member)
+    fn decode_member(&mut self, buf: impl Buf) -> Result<Member<SwimId>, CodecError> {
+        let wire = decode_with(buf, decode_member)?;
+        Ok(Member::new(
+            SwimId::of(*wire.id(), &self.book),
+            wire.incarnation(),
+            wire.state(),
+        ))
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
+use crate::book::{AddrBook, Key};
 use crate::error::DecodeError;
 use crate::wire::{addr_len, put_addr, Reader};
 
@@ -60,18 +61,43 @@ impl NodeId {
     }
 }
 
-impl foca::Identity for NodeId {
-    type Addr = SocketAddr;
+/// The identity foca works with: the member's key in the node's
+/// [`AddrBook`] instead of its address, so foca's member list holds 12
+/// bytes per member and finds a member by comparing integers. The codec
+/// turns it into a [`NodeId`] on the wire and back.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub(crate) struct SwimId {
+    pub(crate) key: Key,
+    pub(crate) generation: u32,
+}
+
+impl SwimId {
+    /// The key form of `id`, giving its address a key if needed.
+    pub(crate) fn of(id: NodeId, book: &AddrBook) -> Self {
+        Self {
+            key: book.key(id.addr),
+            generation: id.generation,
+        }
+    }
+
+    /// The address form.
+    pub(crate) fn node_id(self, book: &AddrBook) -> NodeId {
+        NodeId::new(book.addr(self.key), self.generation)
+    }
+}
+
+impl foca::Identity for SwimId {
+    type Addr = Key;
 
     fn renew(&self) -> Option<Self> {
         Some(Self {
-            addr: self.addr,
+            key: self.key,
             generation: self.generation.wrapping_add(1),
         })
     }
 
-    fn addr(&self) -> SocketAddr {
-        self.addr
+    fn addr(&self) -> Key {
+        self.key
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {

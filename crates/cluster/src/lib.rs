@@ -17,6 +17,7 @@
 //! [`ClusterNode::drain_outgoing`] returns.
 #![forbid(unsafe_code)]
 
+mod book;
 pub mod codec;
 mod config;
 mod error;
@@ -32,6 +33,7 @@ pub mod table;
 mod view;
 pub mod wire;
 
+pub use book::{AddrBook, Key as MemberKey};
 pub use config::ClusterConfig;
 pub use error::{ClusterError, DecodeError, KeyError};
 pub use identity::NodeId;

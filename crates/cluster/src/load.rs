@@ -141,12 +141,12 @@ impl LoadVector {
     }
 }
 
-fn milli(v: f64) -> u32 {
+pub(crate) fn milli(v: f64) -> u32 {
     // `as` saturates and maps NaN to 0, which is what we want on the wire.
     (v * 1000.0).round() as u32
 }
 
-fn mib(bytes: u64) -> u32 {
+pub(crate) fn mib(bytes: u64) -> u32 {
     u32::try_from(bytes >> 20).unwrap_or(u32::MAX)
 }
 

@@ -25,10 +25,11 @@ use foca::{AccumulatingRuntime, Foca, NoCustomBroadcast, OwnedNotification, Stat
 use rand::rngs::{StdRng, SysRng};
 use rand::{Rng, RngExt, SeedableRng};
 
+use crate::book::{AddrBook, Key};
 use crate::codec::WireCodec;
 use crate::config::ClusterConfig;
 use crate::error::{ClusterError, DecodeError};
-use crate::identity::NodeId;
+use crate::identity::{NodeId, SwimId};
 use crate::key::ClusterKey;
 use crate::load::{LoadVector, LocalLoad};
 use crate::message::{Announcement, Message};
@@ -41,7 +42,10 @@ mod loads;
 /// Most members asked for by name in one `Want` (fits a datagram with IPv6).
 const MAX_WANT: usize = 64;
 
-type Swim = Foca<NodeId, WireCodec, StdRng, NoCustomBroadcast>;
+type Swim = Foca<SwimId, WireCodec, StdRng, NoCustomBroadcast>;
+
+/// `active_pos` value of a member not in the active set.
+const INACTIVE: u32 = u32::MAX;
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Due {
@@ -55,13 +59,15 @@ pub struct ClusterNode {
     config: ClusterConfig,
     sealer: Sealer,
     rng: StdRng,
+    book: AddrBook,
+    self_key: Key,
     swim: Swim,
-    runtime: AccumulatingRuntime<NodeId>,
+    runtime: AccumulatingRuntime<SwimId>,
     timers: BinaryHeap<Reverse<Due>>,
-    timer_events: HashMap<u64, Timer<NodeId>>,
+    timer_events: HashMap<u64, Timer<SwimId>>,
     timer_seq: u64,
-    active: Vec<NodeId>,
-    active_index: HashMap<SocketAddr, usize>,
+    active: Vec<SwimId>,
+    active_pos: Vec<u32>,
     table: LoadTable,
     local: LocalLoad,
     version: u32,
@@ -76,7 +82,7 @@ pub struct ClusterNode {
     left: bool,
     seeds: Vec<SocketAddr>,
     sync_answered: HashMap<SocketAddr, Duration>,
-    suspects: HashMap<SocketAddr, (NodeId, u16, Duration)>,
+    suspects: HashMap<Key, (SwimId, u16, Duration)>,
     suspect_timeout: Duration,
     next_suspect_sweep: Duration,
     next_seed_announce: Duration,
@@ -89,7 +95,7 @@ pub struct ClusterNode {
 impl std::fmt::Debug for ClusterNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterNode")
-            .field("id", self.swim.identity())
+            .field("id", &self.id())
             .field("members", &self.active.len())
             .finish()
     }
@@ -100,7 +106,7 @@ impl ClusterNode {
     pub fn new(config: ClusterConfig, key: &ClusterKey) -> Result<Self, ClusterError> {
         let rng = StdRng::try_from_rng(&mut SysRng)
             .map_err(|e| ClusterError::Config(format!("no OS randomness: {e}")))?;
-        Self::with_rng(config, key, rng)
+        Self::with_rng(config, key, rng, AddrBook::new())
     }
 
     /// A node with a seeded random generator: for the simulator and tests
@@ -110,13 +116,26 @@ impl ClusterNode {
         key: &ClusterKey,
         seed: u64,
     ) -> Result<Self, ClusterError> {
-        Self::with_rng(config, key, StdRng::seed_from_u64(seed))
+        Self::with_rng(config, key, StdRng::seed_from_u64(seed), AddrBook::new())
+    }
+
+    /// Like [`ClusterNode::new_seeded`], keeping addresses and names in
+    /// `book`, which other nodes of this process may share (the
+    /// simulator's nodes share one, to save memory).
+    pub fn new_seeded_in(
+        config: ClusterConfig,
+        key: &ClusterKey,
+        seed: u64,
+        book: &AddrBook,
+    ) -> Result<Self, ClusterError> {
+        Self::with_rng(config, key, StdRng::seed_from_u64(seed), book.clone())
     }
 
     fn with_rng(
         config: ClusterConfig,
         key: &ClusterKey,
         mut rng: StdRng,
+        book: AddrBook,
     ) -> Result<Self, ClusterError> {
         if config.max_datagram < 512 || config.max_datagram > 65_000 {
             return Err(ClusterError::Config(format!(
@@ -136,19 +155,22 @@ impl ClusterNode {
         swim_config.remove_down_after = Some(config.forget_down_after);
         let suspect_timeout = swim_config.suspect_to_down_after;
         let swim_rng = StdRng::seed_from_u64(rng.next_u64());
-        let id = NodeId::new(config.addr, config.generation);
-        let swim = Foca::new(id, swim_config, swim_rng, WireCodec);
+        let id = SwimId::of(NodeId::new(config.addr, config.generation), &book);
+        let codec = WireCodec { book: book.clone() };
+        let swim = Foca::new(id, swim_config, swim_rng, codec);
         let local = config.initial_load.clone();
         let mut node = Self {
             sealer: Sealer::new(key),
             rng,
+            self_key: id.key,
+            book,
             swim,
             runtime: AccumulatingRuntime::new(),
             timers: BinaryHeap::new(),
             timer_events: HashMap::new(),
             timer_seq: 0,
             active: Vec::new(),
-            active_index: HashMap::new(),
+            active_pos: Vec::new(),
             table: LoadTable::default(),
             local,
             version: 0,
@@ -179,7 +201,7 @@ impl ClusterNode {
 
     /// This node's current identity (the generation changes on a rejoin).
     pub fn id(&self) -> NodeId {
-        *self.swim.identity()
+        self.swim.identity().node_id(&self.book)
     }
 
     /// The configuration.
@@ -199,7 +221,21 @@ impl ClusterNode {
 
     /// Whether the member at `addr` is active (alive or suspect) here. O(1).
     pub fn is_active_member(&self, addr: &SocketAddr) -> bool {
-        self.active_index.contains_key(addr)
+        self.book.find(addr).is_some_and(|k| self.is_active_key(k))
+    }
+
+    fn is_active_key(&self, key: Key) -> bool {
+        self.active_pos
+            .get(key as usize)
+            .is_some_and(|&p| p != INACTIVE)
+    }
+
+    /// The active member with this key (its current identity).
+    fn active_id(&self, key: Key) -> Option<SwimId> {
+        match self.active_pos.get(key as usize) {
+            Some(&p) if p != INACTIVE => Some(self.active[p as usize]),
+            _ => None,
+        }
     }
 
     /// Number of load vectors known (this node's own included).
@@ -208,8 +244,16 @@ impl ClusterNode {
     }
 
     /// The freshest load vector known for `addr`.
-    pub fn load_of(&self, addr: &SocketAddr) -> Option<&LoadVector> {
-        self.table.get(addr).map(|e| &e.vector)
+    pub fn load_of(&self, addr: &SocketAddr) -> Option<LoadVector> {
+        let key = self.book.find(addr)?;
+        self.table.get(key).map(|s| s.vector(*addr))
+    }
+
+    /// The version of the freshest load vector known for `addr`, as
+    /// `(generation, version)`; cheaper than [`ClusterNode::load_of`].
+    pub fn load_version_of(&self, addr: &SocketAddr) -> Option<(u32, u32)> {
+        let key = self.book.find(addr)?;
+        self.table.get(key).map(|s| (s.generation(), s.version()))
     }
 
     /// Whether [`ClusterNode::leave`] was called.
@@ -237,7 +281,8 @@ impl ClusterNode {
             self.seeds.push(seed);
         }
         self.next_seed_announce = now + self.config.seed_retry_interval;
-        let res = self.swim.announce(NodeId::new(seed, 0), &mut self.runtime);
+        let seed_id = SwimId::of(NodeId::new(seed, 0), &self.book);
+        let res = self.swim.announce(seed_id, &mut self.runtime);
         self.flush_swim();
         res.map_err(|e| ClusterError::Membership(e.to_string()))
     }
@@ -341,7 +386,8 @@ impl ClusterNode {
                     self.config.seed_reannounce_interval
                 };
             let seed = self.seeds[self.rng.random_range(0..self.seeds.len())];
-            let _ = self.swim.announce(NodeId::new(seed, 0), &mut self.runtime);
+            let seed_id = SwimId::of(NodeId::new(seed, 0), &self.book);
+            let _ = self.swim.announce(seed_id, &mut self.runtime);
             self.flush_swim();
         }
         if now >= self.next_gossip {
@@ -352,15 +398,15 @@ impl ClusterNode {
             // Ask for the few vectors still missing by name (cheap); pull a
             // whole table only when many are missing.
             self.next_want = now + Duration::from_secs(1);
-            let missing: Vec<SocketAddr> = self
+            let missing: Vec<Key> = self
                 .active
                 .iter()
                 .filter(|m| {
                     self.table
-                        .get(&m.addr)
-                        .is_none_or(|e| e.vector.id.generation < m.generation)
+                        .get(m.key)
+                        .is_none_or(|s| s.generation() < m.generation)
                 })
-                .map(|m| m.addr)
+                .map(|m| m.key)
                 .take(MAX_WANT + 1)
                 .collect();
             self.many_missing = missing.len() > MAX_WANT;
@@ -368,9 +414,9 @@ impl ClusterNode {
                 if let Some(to) = self.choose_active(1).pop() {
                     let msg = Message::Want {
                         sender: self.id(),
-                        addrs: missing,
+                        addrs: missing.iter().map(|&k| self.book.addr(k)).collect(),
                     };
-                    self.send_message(to.addr, &msg);
+                    self.send_to(to, &msg);
                 }
             }
         }
@@ -428,11 +474,11 @@ impl ClusterNode {
         self.local.accepting = false;
         self.version = self.version.wrapping_add(1);
         let vector = self.local_vector(true);
-        self.table.merge(vector.clone(), now, 0);
+        self.table.merge(self.self_key, &vector, now, 0, &self.book);
         let targets = self.choose_active(self.config.leave_fanout);
         for to in targets {
-            self.send_message(
-                to.addr,
+            self.send_to(
+                to,
                 &Message::LoadGossip {
                     sender: self.id(),
                     vectors: vec![vector.clone()],
@@ -473,29 +519,28 @@ impl ClusterNode {
                 State::Suspect => MemberState::Suspect,
                 State::Down => MemberState::Dead,
             };
-            out.push(self.view(*m.id(), state, false));
+            out.push(self.view(m.id().node_id(&self.book), state, false));
         }
         out
     }
 
     fn view(&self, id: NodeId, state: MemberState, is_self: bool) -> MemberView {
         let entry = self
-            .table
-            .get(&id.addr)
-            .filter(|e| e.vector.id.generation >= id.generation);
+            .book
+            .find(&id.addr)
+            .and_then(|k| self.table.get(k))
+            .filter(|s| s.generation() >= id.generation);
         let state = match entry {
-            Some(e) if e.vector.leaving && e.vector.id.generation == id.generation => {
-                MemberState::Left
-            }
+            Some(s) if s.leaving() && s.is_from(&id) => MemberState::Left,
             _ => state,
         };
         MemberView {
             id,
-            name: entry.map(|e| e.vector.name.clone()).unwrap_or_default(),
+            name: entry.map(|s| s.name().to_string()).unwrap_or_default(),
             state,
             is_self,
-            load: entry.map(|e| e.vector.clone()),
-            load_age: entry.map(|e| self.now.saturating_sub(e.received_at)),
+            load: entry.map(|s| s.vector(id.addr)),
+            load_age: entry.map(|s| self.now.saturating_sub(s.received_at())),
         }
     }
 
@@ -520,10 +565,7 @@ impl ClusterNode {
         self.now = now;
         let plain = self.sealer.open(DatagramKind::Discovery, data)?;
         let a = Announcement::decode(&plain)?;
-        if a.id.addr != self.config.addr
-            && !self.active_index.contains_key(&a.id.addr)
-            && !self.left
-        {
+        if a.id.addr != self.config.addr && !self.is_active_member(&a.id.addr) && !self.left {
             self.join(a.id.addr, now)?;
         }
         Ok(a)
@@ -543,14 +585,14 @@ impl ClusterNode {
                 continue;
             }
             let key = (*m.id(), m.incarnation());
-            let since = match self.suspects.get(&m.id().addr) {
+            let since = match self.suspects.get(&m.id().key) {
                 Some(&(id, inc, since)) if (id, inc) == key => since,
                 _ => now,
             };
             if now.saturating_sub(since) >= 2 * self.suspect_timeout {
                 expired.push(foca::Member::new(key.0, key.1, State::Down));
             } else {
-                seen.insert(m.id().addr, (key.0, key.1, since));
+                seen.insert(m.id().key, (key.0, key.1, since));
             }
         }
         self.suspects = seen;
@@ -562,7 +604,7 @@ impl ClusterNode {
         }
     }
 
-    fn choose_active(&mut self, k: usize) -> Vec<NodeId> {
+    fn choose_active(&mut self, k: usize) -> Vec<SwimId> {
         let n = self.active.len();
         if k >= n {
             return self.active.clone();
@@ -577,6 +619,11 @@ impl ClusterNode {
         picked.into_iter().map(|i| self.active[i]).collect()
     }
 
+    fn send_to(&mut self, to: SwimId, msg: &Message<'_>) {
+        let addr = self.book.addr(to.key);
+        self.send_message(addr, msg);
+    }
+
     fn send_message(&mut self, to: SocketAddr, msg: &Message<'_>) {
         let sealed = self
             .sealer
@@ -588,7 +635,7 @@ impl ClusterNode {
 
     fn flush_swim(&mut self) {
         while let Some((to, bytes)) = self.runtime.to_send() {
-            self.send_message(to.addr, &Message::Membership(&bytes));
+            self.send_to(to, &Message::Membership(&bytes));
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
             let seq = self.timer_seq;
@@ -604,30 +651,37 @@ impl ClusterNode {
         }
     }
 
-    fn on_notification(&mut self, n: OwnedNotification<NodeId>) {
+    fn on_notification(&mut self, n: OwnedNotification<SwimId>) {
         match n {
-            OwnedNotification::MemberUp(id) => {
-                self.activate(id);
+            OwnedNotification::MemberUp(sid) => {
+                self.activate(sid);
+                let id = sid.node_id(&self.book);
                 self.events.push(ClusterEvent::MemberUp { id });
             }
-            OwnedNotification::MemberDown(id) => {
-                self.deactivate(&id.addr);
+            OwnedNotification::MemberDown(sid) => {
+                self.deactivate(sid.key);
                 let left = self
                     .table
-                    .get(&id.addr)
-                    .is_some_and(|e| e.vector.leaving && e.vector.id == id);
+                    .get(sid.key)
+                    .is_some_and(|s| s.leaving() && s.generation() == sid.generation);
                 let state = if left {
                     MemberState::Left
                 } else {
                     MemberState::Dead
                 };
+                let id = sid.node_id(&self.book);
                 self.events.push(ClusterEvent::MemberDown { id, state });
             }
             OwnedNotification::Rename(old, new) => {
-                if let Some(&i) = self.active_index.get(&old.addr) {
-                    self.active[i] = new;
+                if let Some(&p) = self.active_pos.get(old.key as usize) {
+                    if p != INACTIVE {
+                        self.active[p as usize] = new;
+                    }
                 }
-                self.events.push(ClusterEvent::MemberRestarted { old, new });
+                self.events.push(ClusterEvent::MemberRestarted {
+                    old: old.node_id(&self.book),
+                    new: new.node_id(&self.book),
+                });
             }
             OwnedNotification::Active => {
                 // Just joined: pull a member's whole table at the next tick.
@@ -635,7 +689,8 @@ impl ClusterNode {
                 self.events.push(ClusterEvent::Joined);
             }
             OwnedNotification::Idle => self.events.push(ClusterEvent::Isolated),
-            OwnedNotification::Rejoin(id) => {
+            OwnedNotification::Rejoin(sid) => {
+                let id = sid.node_id(&self.book);
                 self.events.push(ClusterEvent::Rejoined { id });
                 // A new generation: republish so peers replace the old vector.
                 self.version = 0;
@@ -647,21 +702,31 @@ impl ClusterNode {
         }
     }
 
-    fn activate(&mut self, id: NodeId) {
-        if let Some(&i) = self.active_index.get(&id.addr) {
-            self.active[i] = id;
-        } else {
-            self.active_index.insert(id.addr, self.active.len());
-            self.active.push(id);
+    fn activate(&mut self, id: SwimId) {
+        let k = id.key as usize;
+        if self.active_pos.len() <= k {
+            self.active_pos.resize(k + 1, INACTIVE);
+        }
+        match self.active_pos[k] {
+            INACTIVE => {
+                self.active_pos[k] = u32::try_from(self.active.len()).expect("< 2^32 members");
+                self.active.push(id);
+            }
+            p => self.active[p as usize] = id,
         }
     }
 
-    fn deactivate(&mut self, addr: &SocketAddr) {
-        if let Some(i) = self.active_index.remove(addr) {
-            self.active.swap_remove(i);
-            if let Some(moved) = self.active.get(i) {
-                self.active_index.insert(moved.addr, i);
-            }
+    fn deactivate(&mut self, key: Key) {
+        let Some(slot) = self.active_pos.get_mut(key as usize) else {
+            return;
+        };
+        let p = std::mem::replace(slot, INACTIVE);
+        if p == INACTIVE {
+            return;
+        }
+        self.active.swap_remove(p as usize);
+        if let Some(moved) = self.active.get(p as usize) {
+            self.active_pos[moved.key as usize] = p;
         }
     }
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt, SeedableRng};
 
+use crate::book::AddrBook;
 use crate::config::ClusterConfig;
 use crate::key::ClusterKey;
 use crate::load::LocalLoad;
@@ -79,6 +80,7 @@ pub struct Simulator {
     nodes: Vec<SimNode>,
     by_addr: HashMap<SocketAddr, usize>,
     group: Vec<u32>,
+    book: AddrBook,
     /// Datagrams delivered.
     pub delivered: u64,
     /// Datagrams lost (loss, partition, no such node).
@@ -100,6 +102,7 @@ impl Simulator {
             nodes: Vec::new(),
             by_addr: HashMap::new(),
             group: Vec::new(),
+            book: AddrBook::new(),
             delivered: 0,
             dropped: 0,
             refused: 0,
@@ -152,7 +155,7 @@ impl Simulator {
     pub fn add_node(&mut self, config: ClusterConfig, key: &ClusterKey) -> usize {
         let i = self.nodes.len();
         let addr = config.addr;
-        let node = ClusterNode::new_seeded(config, key, self.rng.next_u64())
+        let node = ClusterNode::new_seeded_in(config, key, self.rng.next_u64(), &self.book)
             .expect("valid simulator node config");
         self.nodes.push(SimNode {
             addr,
@@ -208,7 +211,7 @@ impl Simulator {
     /// Starts a fresh node in slot `i` (after a crash or leave) with `config`.
     pub fn restart(&mut self, i: usize, config: ClusterConfig, key: &ClusterKey) {
         self.crash(i);
-        let node = ClusterNode::new_seeded(config, key, self.rng.next_u64())
+        let node = ClusterNode::new_seeded_in(config, key, self.rng.next_u64(), &self.book)
             .expect("valid simulator node config");
         self.nodes[i].node = Some(node);
         self.after_interaction(i);

@@ -8,6 +8,7 @@ use foca::State;
 use rand::RngExt;
 
 use super::{ClusterNode, MAX_WANT};
+use crate::identity::SwimId;
 use crate::load::{is_significant_change, LoadVector};
 use crate::message::Message;
 use crate::seal::SEAL_OVERHEAD;
@@ -28,7 +29,7 @@ impl ClusterNode {
         self.version = self.version.wrapping_add(1);
         let v = self.local_vector(false);
         let tx = self.config.rumour_tx();
-        self.table.merge(v, now, tx);
+        self.table.merge(self.self_key, &v, now, tx, &self.book);
         self.published = Some((self.local.clone(), now));
         // Jitter the refresh (0.75-1.25 x) so nodes started together do not
         // refresh together.
@@ -72,21 +73,23 @@ impl ClusterNode {
             if v.addr() == me {
                 continue;
             }
-            let id = v.id;
+            let key = self.book.key(v.addr());
+            let sid = SwimId {
+                key,
+                generation: v.id.generation,
+            };
             let leaving = v.leaving;
             let known_leaving = self
                 .table
-                .get(&id.addr)
-                .is_some_and(|e| e.vector.leaving && e.vector.id == id);
-            if self.table.merge(v, self.now, tx) {
+                .get(key)
+                .is_some_and(|s| s.leaving() && s.generation() == sid.generation);
+            if self.table.merge(key, &v, self.now, tx, &self.book) {
                 self.stats.vectors_merged += 1;
                 if leaving && !known_leaving {
-                    self.events.push(ClusterEvent::MemberLeft { id });
+                    self.events.push(ClusterEvent::MemberLeft { id: v.id });
                 }
-                let active_same =
-                    self.active_index.get(&id.addr).map(|&i| self.active[i]) == Some(id);
-                if !leaving && !active_same {
-                    introduce.push(id);
+                if !leaving && self.active_id(key) != Some(sid) {
+                    introduce.push(sid);
                 }
             }
         }
@@ -111,12 +114,12 @@ impl ClusterNode {
         let me = self.id();
         let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
         for to in self.choose_active(self.config.gossip_fanout) {
-            let vectors = self.table.take_hot(budget);
+            let vectors = self.table.take_hot(budget, &self.book);
             if vectors.is_empty() {
                 break;
             }
-            self.send_message(
-                to.addr,
+            self.send_to(
+                to,
                 &Message::LoadGossip {
                     sender: me,
                     vectors,
@@ -132,7 +135,7 @@ impl ClusterNode {
                 known: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
                 window_ms: u32::try_from(window.as_millis()).unwrap_or(u32::MAX),
             };
-            self.send_message(to.addr, &msg);
+            self.send_to(to, &msg);
         }
     }
 
@@ -165,15 +168,17 @@ impl ClusterNode {
         };
         let me = self.id();
         let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
-        let start = self.rng.random_range(0..self.table.len().max(1));
-        let active = &self.active_index;
-        let chunks = self
-            .table
-            .chunks(start, budget, self.config.max_sync_datagrams, |e| {
-                let v = &e.vector;
-                since.is_none_or(|t| e.received_at >= t)
-                    && (v.addr() == me.addr || active.contains_key(&v.addr()))
-            });
+        let start = self.rng.random_range(0..self.book.len().max(1));
+        let chunks = self.table.chunks(
+            start,
+            budget,
+            self.config.max_sync_datagrams,
+            &self.book,
+            |key, slot| {
+                since.is_none_or(|t| slot.received_at() >= t)
+                    && (key == self.self_key || self.is_active_key(key))
+            },
+        );
         for vectors in chunks {
             self.send_message(
                 to,
@@ -191,13 +196,16 @@ impl ClusterNode {
         let mut chunk = Vec::new();
         let mut used = 0;
         for addr in addrs.iter().take(MAX_WANT) {
-            let Some(e) = self.table.get(addr) else {
+            let Some(key) = self.book.find(addr) else {
                 continue;
             };
-            if *addr != me.addr && !self.active_index.contains_key(addr) {
+            let Some(slot) = self.table.get(key) else {
+                continue;
+            };
+            if key != self.self_key && !self.is_active_key(key) {
                 continue;
             }
-            let vector = e.vector.clone();
+            let vector = slot.vector(*addr);
             let len = vector.encoded_len();
             if used + len > budget {
                 let vectors = std::mem::take(&mut chunk);
