@@ -1,0 +1,204 @@
+//! The receiving half: read exactly one message's frames and open them.
+
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::LinkError;
+use crate::frame::{batch, next_plain, plain_total, HEADER, PREFIX, TAG};
+use crate::sock::{message_error, read_full, Deadline};
+use crate::{Shared, MAX_MESSAGE};
+
+/// Capacity reserved for a message body before any of it has arrived: a peer announcing a
+/// huge message and then stalling makes us hold no more than this.
+const FIRST_RESERVE: usize = 1 << 20;
+
+/// The receiving half of a [`crate::Link`].
+pub struct LinkRx {
+    pub(crate) shared: Arc<Shared>,
+    /// The nonce of the next frame the peer seals.
+    nonce: u64,
+    /// Ciphertext read from the socket (grown on demand up to one batch, never shrunk).
+    buf: Vec<u8>,
+    broken: bool,
+}
+
+fn corrupt(detail: &'static str) -> LinkError {
+    LinkError::Corrupt { detail }
+}
+
+fn open_error(e: snow::Error) -> LinkError {
+    match e {
+        snow::Error::Decrypt => corrupt("authentication failed"),
+        other => LinkError::Noise(other),
+    }
+}
+
+/// Makes room for `need` bytes, growing geometrically but never past `limit`.
+fn grow(v: &mut Vec<u8>, need: usize, limit: usize) {
+    if v.capacity() < need {
+        let target = v.capacity().saturating_mul(2).min(limit).max(need);
+        v.reserve_exact(target - v.len());
+    }
+}
+
+impl LinkRx {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        LinkRx {
+            shared,
+            nonce: 0,
+            buf: Vec::new(),
+            broken: false,
+        }
+    }
+
+    /// Receives one whole message. Reads exactly that message's frames and nothing of the
+    /// next, so poll(2) on the descriptor tells whether another message has started to arrive.
+    ///
+    /// [`LinkError::Timeout`] (nothing of a message arrived within the read timeout) and
+    /// [`LinkError::PeerClosed`] leave the half as it was; every other error breaks it.
+    pub fn recv(&mut self) -> Result<Vec<u8>, LinkError> {
+        self.recv_limited(MAX_MESSAGE, None)
+    }
+
+    pub(crate) fn recv_limited(
+        &mut self,
+        max: usize,
+        deadline: Option<Deadline>,
+    ) -> Result<Vec<u8>, LinkError> {
+        if self.broken {
+            return Err(LinkError::Broken);
+        }
+        self.read_message(max, deadline).map_err(|e| {
+            if !matches!(e, LinkError::Timeout | LinkError::PeerClosed) {
+                self.broken = true;
+            }
+            e
+        })
+    }
+
+    fn ensure_buf(&mut self, len: usize) {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+    }
+
+    fn read_message(
+        &mut self,
+        max: usize,
+        deadline: Option<Deadline>,
+    ) -> Result<Vec<u8>, LinkError> {
+        let stream = &self.shared.stream;
+        let mut prefix = [0u8; PREFIX];
+        read_full(stream, &mut prefix, deadline).map_err(|p| message_error(p, false, "receive"))?;
+        let clen = usize::from(u16::from_be_bytes(prefix));
+        if clen < HEADER + TAG {
+            return Err(corrupt("a frame is too short to hold a message header"));
+        }
+        self.ensure_buf(clen);
+        let stream = &self.shared.stream;
+        read_full(stream, &mut self.buf[..clen], deadline)
+            .map_err(|p| message_error(p, true, "receive"))?;
+
+        // The first frame opens into the result itself (the cipher wants room for the tag).
+        let mut out = vec![0u8; clen];
+        self.shared
+            .noise
+            .read_message(self.nonce, &self.buf[..clen], &mut out)
+            .map_err(open_error)?;
+        self.nonce += 1;
+        let plain = clen - TAG;
+        let mut header = [0u8; HEADER];
+        header.copy_from_slice(&out[..HEADER]);
+        let body = u64::from_be_bytes(header);
+        if body > max as u64 {
+            return Err(LinkError::TooLarge { size: body, max });
+        }
+        if plain != next_plain(plain_total(body)) {
+            return Err(corrupt(
+                "the first frame's length does not match the message length",
+            ));
+        }
+        out.copy_within(HEADER..plain, 0);
+        out.truncate(plain - HEADER);
+
+        // Checked against `max` above, so the body fits in usize.
+        let limit = body as usize + TAG;
+        let mut left = plain_total(body) - plain as u64;
+        if left > 0 {
+            grow(&mut out, FIRST_RESERVE.min(limit), limit);
+        }
+        while left > 0 {
+            let (frames, wire) = batch(left);
+            self.ensure_buf(wire);
+            read_full(&self.shared.stream, &mut self.buf[..wire], deadline)
+                .map_err(|p| message_error(p, true, "receive"))?;
+            let mut at = 0;
+            for _ in 0..frames {
+                let p = next_plain(left);
+                let announced = usize::from(u16::from_be_bytes([self.buf[at], self.buf[at + 1]]));
+                if announced != p + TAG {
+                    return Err(corrupt(
+                        "a frame's length does not match the message length",
+                    ));
+                }
+                let sealed = &self.buf[at + PREFIX..at + PREFIX + p + TAG];
+                let len = out.len();
+                grow(&mut out, len + p + TAG, limit);
+                out.resize(len + p + TAG, 0);
+                self.shared
+                    .noise
+                    .read_message(self.nonce, sealed, &mut out[len..])
+                    .map_err(open_error)?;
+                out.truncate(len + p);
+                self.nonce += 1;
+                left -= p as u64;
+                at += PREFIX + p + TAG;
+            }
+        }
+        debug_assert_eq!(out.len() as u64, body);
+        Ok(out)
+    }
+
+    /// Sets the timeout of each blocking read (`None`: wait for ever). It applies to every
+    /// wait for bytes, not to a whole message.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> Result<(), LinkError> {
+        self.shared
+            .stream
+            .set_read_timeout(t)
+            .map_err(LinkError::io("set the read timeout"))
+    }
+
+    /// Shuts the connection down in both directions.
+    pub fn shutdown(&self) -> Result<(), LinkError> {
+        self.shared.shutdown(Shutdown::Both)
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.shared.peer
+    }
+}
+
+impl AsFd for LinkRx {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.stream.as_fd()
+    }
+}
+
+impl AsRawFd for LinkRx {
+    fn as_raw_fd(&self) -> RawFd {
+        self.shared.stream.as_raw_fd()
+    }
+}
+
+impl std::fmt::Debug for LinkRx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkRx")
+            .field("peer", &self.shared.peer)
+            .field("nonce", &self.nonce)
+            .field("broken", &self.broken)
+            .finish()
+    }
+}
