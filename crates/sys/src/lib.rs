@@ -15,6 +15,8 @@
 //! - [`stub`]: forking the restore stub that reopens descriptors, then stops under
 //!   `PTRACE_TRACEME`.
 //! - [`pidfd`]: `pidfd_open`, `pidfd_getfd`, `pidfd_send_signal`.
+//! - [`seccomp`]: installing a seccomp filter with a user-notification listener into a stopped
+//!   tracee, and serving the listener.
 //! - [`signals`]: blocking and forwarding SIGINT/SIGTERM/SIGHUP to a child.
 //!
 //! Architecture-specific parts (register layout, system-call restart codes) live in
@@ -36,6 +38,7 @@ pub mod pidfd;
 pub mod proc;
 pub mod process;
 pub mod ptrace;
+pub mod seccomp;
 pub mod signals;
 pub mod snapshot;
 pub mod stub;
