@@ -3,6 +3,8 @@
 //! - [`call`]: a forwarded call as it travels: number, arguments and the memory regions its
 //!   pointer arguments refer to, copied in and out. Self-describing, so the home side executes
 //!   it without knowing the system call.
+//! - [`home`]: the home executor: a frozen original process (the deputy) runs forwarded calls
+//!   by injection, and the signals sent to its pid are taken for the guest.
 //! - [`table`]: the policy table, one row per x86-64 system call: local, forward, barrier or
 //!   deny, with a reason (`docs/SYSCALLS.md` is generated from it).
 //! - [`filter`]: the guest's seccomp program, built from the table.
@@ -12,6 +14,7 @@
 
 pub mod call;
 pub mod filter;
+pub mod home;
 pub mod marshal;
 pub mod table;
 

@@ -6,6 +6,7 @@
 //!   the signal mask, pending signals and the rseq registration are only reachable through it,
 //!   and detaching consumes it. A vanished process becomes [`SysError::Died`].
 //! - [`inject`]: running a system call inside a stopped tracee.
+//! - [`flight`]: injected calls that may block: launched, polled, interrupted.
 //! - [`mem`]: `process_vm_readv`/`process_vm_writev` in large batches, and `/proc/PID/mem` for
 //!   areas those calls refuse (`PROT_NONE`).
 //! - [`proc`]: parsers for `/proc/PID/{maps,smaps,status,stat,fdinfo,auxv,pagemap}` and
@@ -31,6 +32,7 @@
 pub mod arch;
 mod error;
 pub mod fd;
+pub mod flight;
 pub mod inject;
 pub mod limits;
 pub mod mem;

@@ -1,0 +1,489 @@
+//! The home executor against real processes: a `cat` whose stdin and stdout are pipes to the
+//! test is seized and made a deputy; forwarded calls run in it, signals to it are taken, and it
+//! ends or is given back as told.
+
+use std::io::{Read, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use wend_deputy::home::{Deputy, DeputyError, Executed, Fate};
+use wend_deputy::{Back, Call, Dir, Outcome, Region};
+use wend_sys::{pidfd, proc, Stopped};
+
+/// A `cat` under the test, started by a small parent (perl) that reports cat's pid and then
+/// the raw status its `waitpid` sees: the deputy is not the tracer's child, as in real use.
+/// cat's stdin is written by the test, its stdout read by a thread.
+struct Cat {
+    parent: Child,
+    pid: i32,
+    stdin: Option<ChildStdin>,
+    out: Receiver<Vec<u8>>,
+    status: Receiver<i32>,
+}
+
+const PARENT: &str = "my $p = fork; if (!$p) { exec 'cat' or exit 127 } print STDERR \"$p\\n\"; \
+     waitpid($p, 0); print STDERR \"$?\\n\";";
+
+impl Cat {
+    fn start() -> Cat {
+        wend_sys::process::set_child_subreaper().unwrap();
+        let mut cmd = Command::new("perl");
+        wend_sys::process::close_other_fds(&mut cmd);
+        let mut parent = cmd
+            .args(["-e", PARENT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start perl");
+        let out = lines_of(parent.stdout.take().unwrap());
+        let (tx, status) = mpsc::channel();
+        let err = parent.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            let mut r = std::io::BufReader::new(err);
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut r, &mut line).unwrap_or(0) > 0 {
+                if tx.send(line.trim().parse::<i32>().unwrap_or(-1)).is_err() {
+                    break;
+                }
+                line.clear();
+            }
+        });
+        let pid = status
+            .recv_timeout(Duration::from_secs(10))
+            .expect("cat's pid");
+        let stdin = parent.stdin.take();
+        let cat = Cat {
+            parent,
+            pid,
+            stdin,
+            out,
+            status,
+        };
+        cat.wait_state(&['S']);
+        cat
+    }
+
+    /// The raw wait status cat's parent saw.
+    fn parent_saw(&self) -> i32 {
+        self.status
+            .recv_timeout(Duration::from_secs(10))
+            .expect("cat's parent reports its wait status")
+    }
+
+    fn parent_pid(&self) -> i64 {
+        i64::from(self.parent.id())
+    }
+
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn wait_state(&self, want: &[char]) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if want.contains(&proc::stat::state(self.pid()).unwrap()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        panic!("process {} never reached state {want:?}", self.pid());
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let w = self.stdin.as_mut().unwrap();
+        w.write_all(bytes).unwrap();
+        w.flush().unwrap();
+    }
+
+    /// Exactly `n` bytes from cat's stdout, waiting up to 10 s.
+    fn expect_out(&self, n: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.len() < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.out.recv_timeout(left) {
+                Ok(b) => got.extend(b),
+                Err(e) => panic!("only {got:?} of {n} bytes on stdout: {e}"),
+            }
+        }
+        got
+    }
+
+    fn signal(&self, sig: i32) {
+        let fd = pidfd::open(self.pid()).unwrap();
+        pidfd::send_signal(&fd, self.pid(), sig).unwrap();
+    }
+
+    fn deputy(&self) -> Deputy {
+        let st = Stopped::seize(self.pid()).expect("seize cat");
+        Deputy::new(st).expect("make cat a deputy")
+    }
+}
+
+impl Drop for Cat {
+    fn drop(&mut self) {
+        // cat first (its parent reaps it), then the parent.
+        if let Ok(fd) = pidfd::open(self.pid) {
+            let _ = pidfd::send_signal(&fd, self.pid, libc::SIGKILL);
+        }
+        let _ = self.parent.wait();
+    }
+}
+
+/// Chunks read from `r` until its end, on a channel.
+fn lines_of(mut r: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = r.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A file under /tmp, removed at the end.
+struct TempFile(std::path::PathBuf);
+
+impl TempFile {
+    fn new(tag: &str, data: &[u8]) -> TempFile {
+        let p = std::env::temp_dir().join(format!("wend-home-{}-{tag}", std::process::id()));
+        std::fs::write(&p, data).unwrap();
+        TempFile(p)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Pending signal bits of `pid` (thread and process).
+fn st_pending(pid: i32) -> String {
+    let s = proc::status(pid).unwrap();
+    let a = u64::from_str_radix(proc::status_field(&s, "SigPnd").unwrap(), 16).unwrap();
+    let b = u64::from_str_radix(proc::status_field(&s, "ShdPnd").unwrap(), 16).unwrap();
+    if a | b == 0 {
+        String::new()
+    } else {
+        format!("{:x}", a | b)
+    }
+}
+
+fn never() -> impl FnMut() -> bool {
+    || false
+}
+
+fn done(e: Executed) -> Outcome {
+    match e {
+        Executed::Done(o) => o,
+        other => panic!("call did not complete: {other:?}"),
+    }
+}
+
+fn read_call(fd: u64, len: u32) -> Call {
+    Call {
+        nr: libc::SYS_read as u32,
+        args: [fd, 0, u64::from(len), 0, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::Out,
+            len,
+            data: Vec::new(),
+            back: Back::UpToRet,
+        }],
+    }
+}
+
+fn scalar(nr: i64) -> Call {
+    Call::scalar(nr as u32, [0; 6])
+}
+
+#[test]
+fn getppid_write_and_read_run_in_the_deputy() {
+    let mut cat = Cat::start();
+    let mut d = cat.deputy();
+    let o = done(d.execute(&scalar(libc::SYS_getppid), &mut never()).unwrap());
+    assert_eq!(o.ret, cat.parent_pid(), "cat's parent is perl");
+    let o = done(d.execute(&scalar(libc::SYS_getpid), &mut never()).unwrap());
+    assert_eq!(o.ret, i64::from(cat.pid()));
+
+    let write = Call {
+        nr: libc::SYS_write as u32,
+        args: [1, 0, 5, 0, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::In,
+            len: 5,
+            data: b"hello".to_vec(),
+            back: Back::All,
+        }],
+    };
+    let o = done(d.execute(&write, &mut never()).unwrap());
+    assert_eq!(o.ret, 5);
+    assert!(o.out.is_empty());
+    assert_eq!(cat.expect_out(5), b"hello");
+
+    cat.feed(b"abc");
+    let o = done(d.execute(&read_call(0, 64), &mut never()).unwrap());
+    assert_eq!(o.ret, 3);
+    assert_eq!(o.out, vec![b"abc".to_vec()]);
+
+    // A region larger than the first scratch area grows it.
+    let big = vec![0x5a; 300_000];
+    let write_big = Call {
+        nr: libc::SYS_write as u32,
+        args: [1, 0, big.len() as u64, 0, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::In,
+            len: big.len() as u32,
+            data: big.clone(),
+            back: Back::All,
+        }],
+    };
+    // A blocking write into a pipe the test drains: the slow path of the wait.
+    let o = done(d.execute(&write_big, &mut never()).unwrap());
+    assert_eq!(o.ret, big.len() as i64);
+    let written = big.len();
+    assert_eq!(cat.expect_out(written), big[..written]);
+}
+
+#[test]
+fn openat_then_fstat_fill_out_regions() {
+    let cat = Cat::start();
+    let data = b"wend deputy fstat test\n";
+    let f = TempFile::new("fstat", data);
+    let mut d = cat.deputy();
+    let mut path = f.0.as_os_str().as_encoded_bytes().to_vec();
+    path.push(0);
+    let open = Call {
+        nr: libc::SYS_openat as u32,
+        args: [libc::AT_FDCWD as u64, 0, libc::O_RDONLY as u64, 0, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::In,
+            len: path.len() as u32,
+            data: path,
+            back: Back::All,
+        }],
+    };
+    let fd = done(d.execute(&open, &mut never()).unwrap()).ret;
+    assert!(fd >= 3, "openat gave {fd}");
+    assert!(proc::readlink(cat.pid(), &format!("fd/{fd}")).unwrap() == f.0);
+    let fstat = Call {
+        nr: libc::SYS_fstat as u32,
+        args: [fd as u64, 0, 0, 0, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::Out,
+            len: 144,
+            data: Vec::new(),
+            back: Back::All,
+        }],
+    };
+    let o = done(d.execute(&fstat, &mut never()).unwrap());
+    assert_eq!(o.ret, 0);
+    assert_eq!(o.out[0].len(), 144);
+    // struct stat on x86-64: st_ino at 8, st_size at 48.
+    let ino = u64::from_ne_bytes(o.out[0][8..16].try_into().unwrap());
+    let size = i64::from_ne_bytes(o.out[0][48..56].try_into().unwrap());
+    let meta = std::fs::metadata(&f.0).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((ino, size), (meta.ino(), data.len() as i64));
+    let close = Call::scalar(libc::SYS_close as u32, [fd as u64, 0, 0, 0, 0, 0]);
+    assert_eq!(done(d.execute(&close, &mut never()).unwrap()).ret, 0);
+    let o = done(d.execute(&close, &mut never()).unwrap());
+    assert_eq!(o.ret, -i64::from(libc::EBADF));
+}
+
+#[test]
+fn a_blocked_read_is_cancelled_and_the_deputy_keeps_working() {
+    let mut cat = Cat::start();
+    let mut d = cat.deputy();
+    let t0 = Instant::now();
+    let mut stop = move || t0.elapsed() > Duration::from_millis(50);
+    let r = d.execute(&read_call(0, 16), &mut stop).unwrap();
+    assert_eq!(r, Executed::Cancelled);
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+    cat.wait_state(&['t']);
+    cat.feed(b"x");
+    let o = done(d.execute(&read_call(0, 16), &mut never()).unwrap());
+    assert_eq!((o.ret, o.out), (1, vec![b"x".to_vec()]));
+    let o = done(d.execute(&scalar(libc::SYS_getppid), &mut never()).unwrap());
+    assert_eq!(o.ret, cat.parent_pid());
+}
+
+#[test]
+fn a_signal_during_a_blocked_read_interrupts_it_and_stays_away_from_home() {
+    let cat = Cat::start();
+    let mut d = cat.deputy();
+    let pid = cat.pid();
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let fd = pidfd::open(pid).unwrap();
+        pidfd::send_signal(&fd, pid, libc::SIGUSR1).unwrap();
+    });
+    let r = d.execute(&read_call(0, 16), &mut never()).unwrap();
+    sender.join().unwrap();
+    match r {
+        Executed::Interrupted(sigs) => {
+            let nos: Vec<i32> = sigs.iter().map(|s| s.signo).collect();
+            assert_eq!(nos, vec![libc::SIGUSR1]);
+            let sender = i32::from_ne_bytes(sigs[0].siginfo[16..20].try_into().unwrap());
+            assert_eq!(
+                sender as u32,
+                std::process::id(),
+                "siginfo names the sender"
+            );
+        }
+        other => panic!("expected Interrupted, got {other:?}"),
+    }
+    // SIGUSR1 would have killed cat at home.
+    assert_eq!(proc::stat::state(pid).unwrap(), 't');
+    assert!(d.take_signals().unwrap().is_empty());
+    let o = done(d.execute(&scalar(libc::SYS_getppid), &mut never()).unwrap());
+    assert_eq!(o.ret, cat.parent_pid());
+}
+
+#[test]
+fn signals_sent_while_idle_are_taken_not_delivered() {
+    let cat = Cat::start();
+    let mut d = cat.deputy();
+    assert!(d.take_signals().unwrap().is_empty());
+    cat.signal(libc::SIGTERM);
+    // Blocked at home and ignored at home alike.
+    cat.signal(libc::SIGWINCH);
+    let sigs = d.take_signals().unwrap();
+    let mut nos: Vec<i32> = sigs.iter().map(|s| s.signo).collect();
+    nos.sort();
+    assert_eq!(nos, vec![libc::SIGTERM, libc::SIGWINCH]);
+    assert!(d.take_signals().unwrap().is_empty());
+    assert_eq!(proc::stat::state(cat.pid()).unwrap(), 't');
+    assert_eq!(d.gone(), None);
+    // A signal that arrives between calls makes the next call return it first, unrun.
+    cat.signal(libc::SIGHUP);
+    match d.execute(&scalar(libc::SYS_getppid), &mut never()).unwrap() {
+        Executed::Interrupted(s) => assert_eq!(s[0].signo, libc::SIGHUP),
+        other => panic!("expected Interrupted, got {other:?}"),
+    }
+    let o = done(d.execute(&scalar(libc::SYS_getppid), &mut never()).unwrap());
+    assert_eq!(o.ret, cat.parent_pid());
+}
+
+#[test]
+fn calls_that_must_not_run_at_home_get_enosys_and_bad_shapes_an_error() {
+    let cat = Cat::start();
+    let mut d = cat.deputy();
+    for nr in [
+        libc::SYS_fork,
+        libc::SYS_exit_group,
+        libc::SYS_mmap,
+        libc::SYS_brk,
+    ] {
+        let o = done(d.execute(&scalar(nr), &mut never()).unwrap());
+        assert_eq!(o.ret, -i64::from(libc::ENOSYS), "{nr}");
+    }
+    let mut bad = read_call(0, 16);
+    bad.regions[0].arg = 9;
+    assert!(matches!(
+        d.execute(&bad, &mut never()),
+        Err(DeputyError::BadCall(_))
+    ));
+    assert_eq!(proc::stat::state(cat.pid()).unwrap(), 't');
+}
+
+#[test]
+fn exit_ends_the_process_with_that_status() {
+    let cat = Cat::start();
+    let d = cat.deputy();
+    d.exit(7).unwrap();
+    assert_eq!(cat.parent_saw(), 7 << 8, "WIFEXITED with status 7");
+}
+
+#[test]
+fn kill_by_ends_the_process_as_killed_by_that_signal() {
+    let cat = Cat::start();
+    let d = cat.deputy();
+    // SIGQUIT would dump core by default: the parent must see no core.
+    d.kill_by(libc::SIGQUIT).unwrap();
+    assert_eq!(
+        cat.parent_saw(),
+        libc::SIGQUIT,
+        "WIFSIGNALED SIGQUIT, no core"
+    );
+
+    let cat = Cat::start();
+    let d = cat.deputy();
+    d.kill_by(libc::SIGTERM).unwrap();
+    assert_eq!(cat.parent_saw(), libc::SIGTERM, "WIFSIGNALED SIGTERM");
+
+    let cat = Cat::start();
+    let d = cat.deputy();
+    assert!(matches!(
+        d.kill_by(libc::SIGCHLD),
+        Err(DeputyError::NotFatal { sig: libc::SIGCHLD })
+    ));
+}
+
+#[test]
+fn a_deputy_killed_from_outside_is_gone_and_its_parent_sees_it() {
+    let cat = Cat::start();
+    let mut d = cat.deputy();
+    cat.signal(libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let fate = loop {
+        if let Some(f) = d.gone() {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "deputy never reported its death");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    assert_eq!(fate, Fate::Killed(libc::SIGKILL));
+    assert!(matches!(
+        d.execute(&scalar(libc::SYS_getppid), &mut never()),
+        Err(DeputyError::Gone { .. })
+    ));
+    assert_eq!(cat.parent_saw(), libc::SIGKILL);
+}
+
+#[test]
+fn into_stopped_gives_the_process_back_unchanged() {
+    let mut cat = Cat::start();
+    let maps_before = proc::read_string(cat.pid(), "maps").unwrap();
+    let blocked = |pid| {
+        let s = proc::status(pid).unwrap();
+        proc::status_field(&s, "SigBlk").unwrap().to_string()
+    };
+    let blk_before = blocked(cat.pid());
+    let st = Stopped::seize(cat.pid()).unwrap();
+    let regs_before = st.regs().unwrap().to_array();
+    // A signal taken by the deputy but not handed out goes back to the process.
+    cat.signal(libc::SIGWINCH);
+    let d = Deputy::new(st).unwrap();
+    assert_ne!(proc::read_string(cat.pid(), "maps").unwrap(), maps_before);
+    assert!(st_pending(cat.pid()).is_empty(), "the deputy took SIGWINCH");
+    let st = d.into_stopped().unwrap();
+    assert_eq!(st.program_regs().unwrap().to_array(), regs_before);
+    assert_eq!(proc::read_string(cat.pid(), "maps").unwrap(), maps_before);
+    assert_eq!(blocked(cat.pid()), blk_before);
+    let pending = st.pending_signals().unwrap();
+    assert!(
+        pending.iter().any(|p| p.signo == libc::SIGWINCH),
+        "{pending:?}"
+    );
+    st.detach().unwrap();
+    cat.feed(b"ping\n");
+    assert_eq!(cat.expect_out(5), b"ping\n");
+    cat.stdin = None;
+    assert_eq!(
+        cat.parent_saw(),
+        0,
+        "cat ends normally at the end of its input"
+    );
+}
