@@ -87,12 +87,10 @@ fn recv_noise(stream: &TcpStream, deadline: Deadline) -> Result<Vec<u8>, LinkErr
 /// The link over the finished handshake; both directions start at nonce 0.
 fn finish(
     stream: TcpStream,
+    peer: SocketAddr,
     state: StatelessTransportState,
     suite: Suite,
 ) -> Result<Link, LinkError> {
-    let peer = stream
-        .peer_addr()
-        .map_err(LinkError::io("read the peer address"))?;
     let shared = Arc::new(Shared {
         stream,
         noise: state,
@@ -165,7 +163,7 @@ pub(crate) fn connect(
         .map_err(|_| LinkError::WrongKey)?;
     let state = hs.into_stateless_transport_mode()?;
 
-    let mut link = finish(stream, state, suite)?;
+    let mut link = finish(stream, addr, state, suite)?;
     // Key confirmation: the first transport message.
     link.tx
         .send_parts_until(&[CONFIRM], Some(deadline))
@@ -186,6 +184,13 @@ pub(crate) fn accept(
     timeout: Duration,
 ) -> Result<Link, LinkError> {
     let deadline = Deadline::after(timeout);
+    let peer = stream.peer_addr().map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotConnected => LinkError::Truncated { what: "handshake" },
+        _ => LinkError::Io {
+            context: "read the peer address",
+            source: e,
+        },
+    })?;
     stream
         .set_nodelay(true)
         .map_err(LinkError::io("set TCP_NODELAY"))?;
@@ -226,7 +231,7 @@ pub(crate) fn accept(
     send(&stream, &reply, deadline)?;
     let state = hs.into_stateless_transport_mode()?;
 
-    let mut link = finish(stream, state, suite)?;
+    let mut link = finish(stream, peer, state, suite)?;
     let confirm = link
         .rx
         .recv_limited(CONFIRM.len(), Some(deadline))
