@@ -4,7 +4,9 @@
 //! (anything but x86-64 kills the process: a 32-bit `int 0x80` would bypass the table), x32
 //! numbers fail with ENOSYS, then a binary search over the ranges of numbers that share an
 //! action (about 8 comparisons). [`Class::Local`] ranges return ALLOW; `mmap` returns ALLOW
-//! only for a private anonymous mapping; everything else is notified to the remote daemon.
+//! only for a private anonymous mapping, the clock calls only for an ordinary clock or a CPU
+//! clock of the caller (a clock id can name another process or a clock device); everything
+//! else is notified to the remote daemon.
 
 use wend_sys::seccomp::{bpf, data, ret, Insn, AUDIT_ARCH_X86_64};
 
@@ -19,11 +21,28 @@ enum Action {
     Notify,
     /// Allow a private anonymous mapping, notify any other.
     Mmap,
+    /// Allow an ordinary clock or a CPU clock of the caller; notify a CPU clock of another
+    /// process (its pid is in the clock id) or a clock device (its descriptor is).
+    Clock,
+}
+
+/// The calls whose first argument is a clock id.
+pub fn takes_clock_id(nr: u32) -> bool {
+    [
+        libc::SYS_clock_gettime,
+        libc::SYS_clock_getres,
+        libc::SYS_clock_nanosleep,
+        libc::SYS_timer_create,
+    ]
+    .contains(&i64::from(nr))
 }
 
 fn action(nr: u32) -> Action {
     if nr == libc::SYS_mmap as u32 {
         return Action::Mmap;
+    }
+    if takes_clock_id(nr) {
+        return Action::Clock;
     }
     match table::class(nr) {
         Class::Local => Action::Allow,
@@ -58,7 +77,28 @@ fn leaf(a: Action) -> Vec<Insn> {
                 Insn::stmt(bpf::RET_K, ret::USER_NOTIF),
             ]
         }
+        Action::Clock => vec![
+            // Clock ids >= 0 are the ordinary clocks. A negative one is `~pid << 3 | type`
+            // (a CPU clock), or `~fd << 3 | 3` (a clock device): pid 0 is the caller itself.
+            Insn::stmt(bpf::LD_W_ABS, data::arg_lo(0)),
+            Insn::jump(bpf::JGE_K, 0x8000_0000, 0, 2),
+            Insn::jump(bpf::JEQ_K, CLOCKFD_0, 2, 0),
+            Insn::jump(bpf::JGE_K, SELF_CPU_CLOCKS, 0, 1),
+            Insn::stmt(bpf::RET_K, ret::ALLOW),
+            Insn::stmt(bpf::RET_K, ret::USER_NOTIF),
+        ],
     }
+}
+
+/// `~0 << 3`: the lowest CPU clock id of pid 0 (the caller).
+const SELF_CPU_CLOCKS: u32 = 0xffff_fff8;
+/// `~0 << 3 | 3`: the clock device behind descriptor 0.
+const CLOCKFD_0: u32 = 0xffff_fffb;
+
+/// Whether a clock id names a clock of the caller or an ordinary one (runs natively).
+pub fn own_clock(clock: u64) -> bool {
+    let c = clock as u32;
+    c < 0x8000_0000 || (c >= SELF_CPU_CLOCKS && c != CLOCKFD_0)
 }
 
 /// The decision tree over `segs` (the accumulator holds the number).
@@ -150,8 +190,11 @@ mod tests {
             if nr == libc::SYS_mmap as u32 {
                 continue;
             }
+            if takes_clock_id(nr) {
+                assert_eq!(table::class(nr), Class::Local);
+            }
             let want = match table::class(nr) {
-                Class::Local => ret::ALLOW,
+                Class::Local => ret::ALLOW, // clock id 0 is CLOCK_REALTIME
                 _ => ret::USER_NOTIF,
             };
             assert_eq!(run(nr, [0; 6]), want, "system call {nr}");
@@ -187,6 +230,37 @@ mod tests {
         let mut a = flags(libc::MAP_PRIVATE | anon);
         a[3] |= 1 << 40;
         assert_eq!(run(mmap, a), ret::ALLOW);
+    }
+
+    #[test]
+    fn only_own_clocks_pass() {
+        let cpu_clock = |pid: i32, ty: i32| ((!pid) << 3 | ty) as u32 as u64;
+        for nr in [libc::SYS_clock_gettime, libc::SYS_timer_create] {
+            let nr = nr as u32;
+            let at = |c: u64| run(nr, [c, 0, 0, 0, 0, 0]);
+            for ok in [
+                0,
+                1,
+                7,
+                11,
+                cpu_clock(0, 0),
+                cpu_clock(0, 2),
+                cpu_clock(0, 6),
+            ] {
+                assert_eq!(at(ok), ret::ALLOW, "clock {ok:#x}");
+                assert!(own_clock(ok));
+            }
+            // Another process's CPU clock, a clock device (fd 0 and fd 5).
+            for no in [
+                cpu_clock(1234, 2),
+                cpu_clock(1, 0),
+                cpu_clock(0, 3),
+                cpu_clock(5, 3),
+            ] {
+                assert_eq!(at(no), ret::USER_NOTIF, "clock {no:#x}");
+                assert!(!own_clock(no));
+            }
+        }
     }
 
     #[test]

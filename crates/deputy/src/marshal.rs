@@ -254,7 +254,12 @@ impl<'a> Builder<'a> {
             }
             Len::Count(i, sz) => self.arg(i).saturating_mul(u64::from(sz)),
             Len::ClampCount(i, sz) => {
-                let count = self.arg(i).min(max / u64::from(sz));
+                // An int count: zero or negative is the kernel's to refuse.
+                let c = self.arg(i) as u32 as i32;
+                if c <= 0 {
+                    return Ok(0);
+                }
+                let count = (c as u64).min(max / u64::from(sz));
                 self.args[usize::from(i)] = count;
                 count * u64::from(sz)
             }
@@ -383,6 +388,9 @@ pub fn decide(nr: u32, args: [u64; 6], ctx: &Context, mem: &dyn GuestMem) -> Dec
     if nr == libc::SYS_mmap as u32 {
         // The filter lets private anonymous mappings pass: this one maps a file or is shared.
         return Decision::Barrier("a file-backed or shared mapping stays home");
+    }
+    if crate::filter::takes_clock_id(nr) && !crate::filter::own_clock(args[0]) {
+        return Decision::Barrier("a CPU clock of another process or a clock device");
     }
     let Some(row) = table::lookup(nr) else {
         return Decision::Deny {

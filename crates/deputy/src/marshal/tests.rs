@@ -437,6 +437,46 @@ fn classes_decide_the_rest() {
             ..
         }
     ));
+    // A clock id naming another process's CPU clock (pid 1234) is notified: home runs it.
+    let foreign = ((!1234i32) << 3 | 2) as u32 as u64;
+    let c = decide(
+        nr(libc::SYS_clock_gettime),
+        [foreign, BASE, 0, 0, 0, 0],
+        &ctx(),
+        &mem,
+    );
+    assert!(matches!(c, Decision::Barrier(_)), "{c:?}");
+}
+
+#[test]
+fn epoll_events_are_clamped_and_negative_counts_left_to_the_kernel() {
+    let mem = Mem::new();
+    let p = forward(libc::SYS_epoll_wait, [4, BASE, 10, 100, 0, 0], &mem);
+    assert_eq!(p.call.regions[0].len, 120);
+    // More events than a region holds: the count is lowered (the guest's buffer must exist).
+    let d = decide(
+        nr(libc::SYS_epoll_wait),
+        [4, BASE, 1 << 30, 100, 0, 0],
+        &ctx(),
+        &mem,
+    );
+    assert!(
+        matches!(
+            d,
+            Decision::Deny {
+                errno: libc::EFAULT,
+                ..
+            }
+        ),
+        "{d:?}"
+    );
+    let p = forward(
+        libc::SYS_epoll_wait,
+        [4, BASE, u64::from(u32::MAX), 100, 0, 0],
+        &mem,
+    );
+    assert!(p.call.regions.is_empty());
+    assert_eq!(p.call.args[2], u64::from(u32::MAX));
 }
 
 #[test]

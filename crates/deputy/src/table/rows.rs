@@ -28,6 +28,7 @@ const IDENT: &str = "credentials and process identity are home's";
 const PRIV: &str = "private memory of the running process";
 const SIG: &str = "signal state of the running process; home forwards signals to it";
 const CLOCK: &str = "clocks and timers run on this node (nodes keep time in sync)";
+const CLOCK_ID: &str = "clocks run on this node; the filter notifies a CPU clock of another process or a clock device (a descriptor), which run at home";
 const SELF_PID: &str = "pid 0 (itself) runs here; other pids are home's and go there";
 const KILL: &str = "pids are home's; a signal to itself is delivered here before the call returns";
 const WAIT: &str = "waits on home descriptors";
@@ -266,15 +267,15 @@ pub(super) static ROWS: &[Row] = &[
     r(219, "restart_syscall", L, "restarts a sleep interrupted here"),
     r(220, "semtimedop", F, SYSV),
     r(221, "fadvise64", F, FD),
-    r(222, "timer_create", L, CLOCK),
+    r(222, "timer_create", L, CLOCK_ID),
     r(223, "timer_settime", L, CLOCK),
     r(224, "timer_gettime", L, CLOCK),
     r(225, "timer_getoverrun", L, CLOCK),
     r(226, "timer_delete", L, CLOCK),
     r(227, "clock_settime", F, "the clock a process may set is home's"),
-    r(228, "clock_gettime", L, CLOCK),
-    r(229, "clock_getres", L, CLOCK),
-    r(230, "clock_nanosleep", L, CLOCK),
+    r(228, "clock_gettime", L, CLOCK_ID),
+    r(229, "clock_getres", L, CLOCK_ID),
+    r(230, "clock_nanosleep", L, CLOCK_ID),
     r(231, "exit_group", L, "the process ends here; home learns of it from the exit"),
     r(232, "epoll_wait", F, WAIT),
     r(233, "epoll_ctl", F, WAIT),
