@@ -1,0 +1,50 @@
+//! wend-balance: where processes should run, as a pure function of a
+//! node's view of the cluster, and a simulator that runs that very code.
+//!
+//! Mechanism lives elsewhere: this crate does no I/O, knows nothing of
+//! ptrace or sockets, and never reads a clock. The daemon, once a second,
+//! fills a [`NodeState`] for itself (fresh), one per peer (the gossiped,
+//! stale load vectors, in [`Peers`]) and a [`Proc`] per local process, calls
+//! [`decide`], asks each target to [`admit`] the proposed [`Move`]s, and
+//! migrates the admitted ones.
+//!
+//! The rule starts from MOSIX's (DESIGN.md, "Load balancing") and changes
+//! what the simulator showed matters:
+//! - rates, not loads: a process's rate on a node is its speed times its CPU
+//!   share there, so a faster node wins even when busier;
+//! - a move must pay: the time saved on the remaining work, estimated from
+//!   the work done (heavy-tailed lifetimes: old processes live long), must
+//!   beat the cost of moving (frozen time, and the copy time during which
+//!   it still runs at the old rate); new processes
+//!   therefore stay home, and old ones leave a busy node first;
+//! - hysteresis: the rate there must be [`Params::gain`] (1.3) times the rate
+//!   here, more for a process that already moved, and none moves again
+//!   within [`Params::settle`] seconds of arriving;
+//! - herds: each decision probes a random sample of peers and picks at
+//!   random among near-equal ones, and the target's [`admit`] refuses what
+//!   its fresh load plus pending arrivals cannot serve better than the sender;
+//! - guests go home when home is about as good, every guest leaves an
+//!   expelling node, a node short of memory sends its largest processes away,
+//!   and a process with a [`Stay`] reason never moves.
+//!
+//! [`sim`] runs [`decide`] and [`admit`] over thousands of simulated nodes
+//! (`cargo run --release -p wend-balance --example balance_sim`); results
+//! are in `docs/perf/balance-sim.md`.
+#![forbid(unsafe_code)]
+
+mod admit;
+mod decide;
+mod model;
+mod params;
+mod rules;
+pub mod sim;
+mod types;
+
+pub use admit::{admit, Admission, Pending, Refusal};
+pub use decide::decide;
+pub use model::rate;
+pub use params::{Params, ParamsError, Rule, Transfer};
+pub use types::{Move, NodeRef, NodeState, Offer, Peers, Proc, Reason, Stay};
+
+#[cfg(test)]
+mod tests;
