@@ -24,7 +24,7 @@ pub(super) fn decide(
         libc::SYS_rt_tgsigqueueinfo if i64::from(a(0)) == home && i64::from(a(1)) == home => {
             to_self(a(2))?
         }
-        // libc::PRIO_PROCESS of itself: its niceness on the node it runs on.
+        // PRIO_PROCESS of itself: its niceness on the node it runs on.
         libc::SYS_getpriority | libc::SYS_setpriority
             if a(0) == libc::PRIO_PROCESS as i32 && a(1) == 0 =>
         {
@@ -60,6 +60,10 @@ pub(super) fn decide(
         | libc::SYS_pwritev
         | libc::SYS_preadv2
         | libc::SYS_pwritev2 => vectored(nr, args, mem),
+        libc::SYS_sendmsg => match sendmsg(args, mem) {
+            Ok(p) => Decision::Forward(p),
+            Err(s) => s.into(),
+        },
         _ => return None,
     })
 }
@@ -286,23 +290,18 @@ fn vectored(nr: u32, args: [u64; 6], mem: &dyn GuestMem) -> Decision {
     }
 }
 
-fn flatten(
-    reads: bool,
-    flat: u32,
-    args: [u64; 6],
-    pos: Option<u64>,
-    mem: &dyn GuestMem,
-) -> Result<super::Prepared, Stop> {
-    let cnt = args[2] as i32;
-    if !(0..=libc::UIO_MAXIOV).contains(&cnt) {
+/// The iovecs at `iov`: (base, length) pieces up to [`MAX_REGION`] bytes in all (a short
+/// read or write is legal), and that total.
+fn gather(mem: &dyn GuestMem, iov: u64, cnt: u64) -> Result<(Vec<(u64, u32)>, u32), Stop> {
+    if cnt > libc::UIO_MAXIOV as u64 {
         return Err(Stop::Errno(libc::EINVAL, "iovec count out of range"));
     }
-    let raw = read_bytes(mem, args[1], cnt as usize * 16)?;
+    let raw = read_bytes(mem, iov, cnt as usize * 16)?;
     let mut pieces: Vec<(u64, u32)> = Vec::new();
     let mut total = 0u32;
-    for iov in raw.chunks_exact(16) {
-        let base = u64::from_ne_bytes(iov[0..8].try_into().expect("8 bytes"));
-        let len = u64::from_ne_bytes(iov[8..16].try_into().expect("8 bytes"));
+    for v in raw.chunks_exact(16) {
+        let base = u64::from_ne_bytes(v[0..8].try_into().expect("8 bytes"));
+        let len = u64::from_ne_bytes(v[8..16].try_into().expect("8 bytes"));
         if (len as i64) < 0 {
             return Err(Stop::Errno(libc::EINVAL, "an iovec length is too large"));
         }
@@ -312,9 +311,33 @@ fn flatten(
             total += take;
         }
         if total == MAX_REGION {
-            break; // a short read or write is legal
+            break;
         }
     }
+    Ok((pieces, total))
+}
+
+/// The bytes of `pieces`, one after the other.
+fn gather_data(mem: &dyn GuestMem, pieces: &[(u64, u32)], total: u32) -> Result<Vec<u8>, Stop> {
+    let mut data = Vec::with_capacity(total as usize);
+    for &(base, len) in pieces {
+        data.extend(read_bytes(mem, base, len as usize)?);
+    }
+    Ok(data)
+}
+
+fn flatten(
+    reads: bool,
+    flat: u32,
+    args: [u64; 6],
+    pos: Option<u64>,
+    mem: &dyn GuestMem,
+) -> Result<super::Prepared, Stop> {
+    let cnt = args[2] as i32;
+    if cnt < 0 {
+        return Err(Stop::Errno(libc::EINVAL, "iovec count out of range"));
+    }
+    let (pieces, total) = gather(mem, args[1], cnt as u64)?;
     let mut out_args = [args[0], 0, u64::from(total), 0, 0, 0];
     if let Some(p) = pos {
         out_args[3] = p;
@@ -323,11 +346,33 @@ fn flatten(
     if reads {
         b.add_flat(1, Dir::Out, total, Vec::new(), pieces);
     } else {
-        let mut data = Vec::with_capacity(total as usize);
-        for &(base, len) in &pieces {
-            data.extend(read_bytes(mem, base, len as usize)?);
-        }
+        let data = gather_data(mem, &pieces, total)?;
         b.add_flat(1, Dir::In, total, data, Vec::new());
     }
+    b.finish()
+}
+
+/// `sendmsg` without control data is `sendto` of its flattened iovecs to its name.
+fn sendmsg(args: [u64; 6], mem: &dyn GuestMem) -> Result<super::Prepared, Stop> {
+    // struct msghdr: name, namelen (+pad), iov, iovlen, control, controllen, flags (+pad).
+    let h = read_bytes(mem, args[1], 56)?;
+    let word = |o: usize| u64::from_ne_bytes(h[o..o + 8].try_into().expect("8 bytes"));
+    let (name, namelen) = (word(0), u64::from(word(8) as u32));
+    let (iov, iovlen, controllen) = (word(16), word(24), word(40));
+    if controllen != 0 {
+        return Err(Stop::Home(
+            "sendmsg with control data (descriptors, credentials)",
+        ));
+    }
+    if iovlen > libc::UIO_MAXIOV as u64 {
+        return Err(Stop::Errno(libc::EMSGSIZE, "too many iovecs"));
+    }
+    let (pieces, total) = gather(mem, iov, iovlen)?;
+    let data = gather_data(mem, &pieces, total)?;
+    let sendto = libc::SYS_sendto as u32;
+    let call_args = [args[0], 0, u64::from(total), args[2], name, namelen];
+    let mut b = Builder::new(sendto, call_args, mem);
+    b.add_flat(1, Dir::In, total, data, Vec::new());
+    b.add(4, A::In(super::Len::Arg(5)))?;
     b.finish()
 }

@@ -541,3 +541,38 @@ fn finish_checks_home_answer() {
         -i64::from(libc::EFAULT)
     );
 }
+
+#[test]
+fn sendmsg_without_control_data_is_a_sendto() {
+    let mem = Mem::new();
+    mem.put(BASE + 0x1000, b"ab");
+    mem.put(BASE + 0x2000, b"cde");
+    mem.put(BASE + 0x3000, &[1, 0, 0x1f, 0x90]);
+    iovecs(
+        &mem,
+        BASE + 0x800,
+        &[(BASE + 0x1000, 2), (BASE + 0x2000, 3)],
+    );
+    let mut h = Vec::new();
+    for w in [BASE + 0x3000, 4, BASE + 0x800, 2, 0, 0, 0] {
+        h.extend_from_slice(&w.to_ne_bytes());
+    }
+    mem.put(BASE, &h);
+    let p = forward(
+        libc::SYS_sendmsg,
+        [7, BASE, libc::MSG_NOSIGNAL as u64, 0, 0, 0],
+        &mem,
+    );
+    assert_eq!(p.call.nr, libc::SYS_sendto as u32);
+    assert_eq!(p.call.args[0], 7);
+    assert_eq!(p.call.args[2], 5);
+    assert_eq!(p.call.args[3], libc::MSG_NOSIGNAL as u64);
+    assert_eq!(p.call.args[5], 4);
+    assert_eq!(p.call.regions[0].data, b"abcde");
+    assert_eq!((p.call.regions[1].arg, p.call.regions[1].len), (4, 4));
+    // Control data (an SCM_RIGHTS, say): home.
+    h[40..48].copy_from_slice(&24u64.to_ne_bytes());
+    mem.put(BASE, &h);
+    let d = decide(nr(libc::SYS_sendmsg), [7, BASE, 0, 0, 0, 0], &ctx(), &mem);
+    assert!(matches!(d, Decision::Barrier(_)), "{d:?}");
+}

@@ -91,7 +91,7 @@ pub(super) static ROWS: &[Row] = &[
     r(43, "accept", F, SOCK),
     r(44, "sendto", F, SOCK),
     r(45, "recvfrom", F, SOCK),
-    r(46, "sendmsg", B, NESTED),
+    r(46, "sendmsg", F, "without control data it is one sendto at home; with control data (descriptors, credentials) the process goes home"),
     r(47, "recvmsg", B, NESTED),
     r(48, "shutdown", F, SOCK),
     r(49, "bind", F, SOCK),
