@@ -2,9 +2,9 @@
 //! [`Call`] that carries it home and the way its results come back.
 //!
 //! [`decide`] turns a notification into a [`Decision`]. A forwarded call's pointer arguments
-//! are described declaratively per system call ([`specs`]): a C string, an in buffer, an out
-//! buffer returned up to the result, an in-out struct, each sized by a constant, an argument,
-//! or a length the guest stores in its memory. Read- and write-like lengths are clamped to
+//! are described declaratively per system call (in `marshal/specs.rs`): a C string, an in
+//! buffer, an out buffer returned up to the result, an in-out struct, each sized by a
+//! constant, an argument, or a length the guest stores in its memory. Read- and write-like lengths are clamped to
 //! [`MAX_REGION`] (a short read or write is legal); `readv`/`writev`/`preadv`/`pwritev` become
 //! one `read`/`write`/`pread64`/`pwrite64` of a flat buffer; ioctls are sized by their `_IOC`
 //! bits or a table of the classic terminal requests. Whatever cannot be described goes home

@@ -224,8 +224,9 @@ pub fn id_valid(fd: BorrowedFd<'_>, id: u64) -> bool {
 
 /// Install `prog` as a seccomp filter with a user-notification listener into the stopped
 /// tracee and return the listener; the tracee keeps no copy of it. The tracee's registers are
-/// left as they were found. Calls that `prog` notifies fail with ENOSYS while nobody holds the
-/// returned descriptor, so keep it until the tracee is gone.
+/// left as they were found. Calls that `prog` notifies fail with ENOSYS once nobody holds the
+/// listener, so keep it until the tracee is gone. An error after the filter went in (taking the
+/// listener failed) leaves a tracee whose notified calls would wait forever: kill it.
 pub fn install(st: &mut Stopped, prog: &[Insn]) -> Result<OwnedFd> {
     let pid = st.pid();
     if prog.is_empty() || prog.len() > MAX_INSNS {
