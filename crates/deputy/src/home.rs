@@ -25,6 +25,7 @@ mod flight;
 use std::time::{Duration, Instant};
 
 use wend_sys::flight::{Report, StopWaiter};
+use wend_sys::ptrace::PendingSignal;
 use wend_sys::{mem, pidfd, proc, DropAction, Stopped, PAGE_SIZE};
 
 pub use self::deny::refused;
@@ -50,6 +51,15 @@ impl std::fmt::Debug for Signal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let code = i32::from_ne_bytes(self.siginfo[8..12].try_into().expect("4 bytes"));
         write!(f, "Signal({}, code {code})", self.signo)
+    }
+}
+
+impl From<&PendingSignal> for Signal {
+    fn from(p: &PendingSignal) -> Signal {
+        Signal {
+            signo: p.signo,
+            siginfo: p.siginfo,
+        }
     }
 }
 
@@ -173,8 +183,13 @@ impl Deputy {
     /// Signals the guest already holds (the pending signals recorded in its image): when the
     /// deputy meets one of them (same number and siginfo) it is dropped once instead of being
     /// forwarded a second time.
+    /// Those already taken (while the deputy was set up) are dropped at once.
     pub fn set_known_signals(&mut self, known: Vec<Signal>) {
         self.known = known;
+        let taken = std::mem::take(&mut self.signals);
+        for s in taken {
+            self.note(s.signo, s.siginfo);
+        }
     }
 
     /// Run a forwarded call in the deputy. See the module docs; `stop` is asked every 10 ms

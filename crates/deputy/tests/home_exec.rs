@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
-use wend_deputy::home::{Deputy, DeputyError, Executed, Fate};
+use wend_deputy::home::{Deputy, DeputyError, Executed, Fate, Signal};
 use wend_deputy::{Back, Call, Dir, Outcome, Region};
 use wend_sys::{pidfd, proc, Stopped};
 
@@ -486,4 +486,29 @@ fn into_stopped_gives_the_process_back_unchanged() {
         0,
         "cat ends normally at the end of its input"
     );
+}
+
+#[test]
+fn signals_the_guest_already_has_are_not_forwarded_twice() {
+    let cat = Cat::start();
+    let st = Stopped::seize(cat.pid()).unwrap();
+    // Pending at the freeze: recorded in the image, so the guest has them.
+    cat.signal(libc::SIGUSR2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pending = loop {
+        let p = st.pending_signals().unwrap();
+        if !p.is_empty() || Instant::now() > deadline {
+            break p;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(pending.len(), 1, "{pending:?}");
+    let mut d = Deputy::new(st).unwrap();
+    d.set_known_signals(pending.iter().map(Signal::from).collect());
+    // Sent after: forwarded.
+    cat.signal(libc::SIGUSR2);
+    let sigs = d.take_signals().unwrap();
+    assert_eq!(sigs.len(), 1, "{sigs:?}");
+    assert_eq!(sigs[0].signo, libc::SIGUSR2);
+    assert!(d.take_signals().unwrap().is_empty());
 }
