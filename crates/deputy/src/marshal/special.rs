@@ -60,6 +60,8 @@ pub(super) fn decide(
         | libc::SYS_pwritev
         | libc::SYS_preadv2
         | libc::SYS_pwritev2 => vectored(nr, args, mem),
+        // KCMP_EPOLL_TFD: its last argument points at a `struct kcmp_epoll_slot`.
+        libc::SYS_kcmp if args[2] == 7 => build(nr, args, mem, Ok(Some(A::In(Fixed(12)))), 4),
         libc::SYS_sendmsg => match sendmsg(args, mem) {
             Ok(p) => Decision::Forward(p),
             Err(s) => s.into(),

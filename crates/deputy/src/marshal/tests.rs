@@ -576,3 +576,12 @@ fn sendmsg_without_control_data_is_a_sendto() {
     let d = decide(nr(libc::SYS_sendmsg), [7, BASE, 0, 0, 0, 0], &ctx(), &mem);
     assert!(matches!(d, Decision::Barrier(_)), "{d:?}");
 }
+
+#[test]
+fn kcmp_of_an_epoll_target_carries_its_slot() {
+    let mem = Mem::new();
+    let p = forward(libc::SYS_kcmp, [1, 2, 7, 3, BASE, 0], &mem);
+    assert_eq!((p.call.regions[0].arg, p.call.regions[0].len), (4, 12));
+    let p = forward(libc::SYS_kcmp, [1, 2, 0, 3, 4, 0], &mem);
+    assert!(p.call.regions.is_empty());
+}
