@@ -191,6 +191,10 @@ pub(crate) fn accept(
             source: e,
         },
     })?;
+    // A stream from a non-blocking listener (tokio's, say) inherits O_NONBLOCK.
+    stream
+        .set_nonblocking(false)
+        .map_err(LinkError::io("make the socket blocking"))?;
     stream
         .set_nodelay(true)
         .map_err(LinkError::io("set TCP_NODELAY"))?;

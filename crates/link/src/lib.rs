@@ -138,7 +138,9 @@ impl Link {
     }
 
     /// The server side: runs the handshake on a freshly accepted connection. It returns only
-    /// once the peer has proved it holds `key`, and never waits longer than `timeout`.
+    /// once the peer has proved it holds `key`, and never waits longer than `timeout`. The
+    /// stream is made blocking (a stream from a non-blocking listener may be passed) and gets
+    /// TCP_NODELAY.
     pub fn accept(stream: TcpStream, key: &[u8; 32], timeout: Duration) -> Result<Link, LinkError> {
         handshake::accept(stream, key, timeout)
     }

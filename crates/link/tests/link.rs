@@ -189,3 +189,20 @@ fn shutdown_wakes_a_receiver_blocked_on_the_other_half() {
         Err(LinkError::PeerClosed)
     ));
 }
+
+#[test]
+fn accept_takes_a_stream_from_a_non_blocking_listener() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (s, _) = listener.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let mut link = Link::accept(s, &KEY, T).unwrap();
+        // Blocking again: this waits for the message instead of failing at once.
+        link.recv().unwrap()
+    });
+    let mut client = Link::connect(addr, &KEY, T).unwrap();
+    thread::sleep(Duration::from_millis(20));
+    client.send(b"late").unwrap();
+    assert_eq!(server.join().unwrap(), b"late");
+}
