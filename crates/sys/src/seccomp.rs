@@ -11,8 +11,7 @@
 //! [`recv`], [`recv_timeout`], [`reply`], [`reply_continue`] and [`id_valid`] serve the
 //! listener.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 use crate::ptrace::Stopped;
@@ -322,39 +321,90 @@ fn install_inner(st: &mut Stopped, prog: &[Insn]) -> Result<OwnedFd> {
 
 /// Run `f` (which single-steps one injected call `nr` in `pid`) while a second thread answers
 /// that call's notification, if the filter makes one, with CONTINUE. Any other notification
-/// (there should be none: the tracee is stopped) fails with ENOSYS.
+/// (there should be none: the tracee is stopped) fails with ENOSYS. An eventfd wakes the
+/// second thread as soon as `f` is done, so a call the filter lets pass costs no waiting.
 fn with_continue<T>(
     listener: BorrowedFd<'_>,
     pid: Pid,
     nr: i64,
     f: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
-    let done = AtomicBool::new(false);
+    let wake = eventfd()?;
+    let wake_fd = wake.as_fd();
     std::thread::scope(|s| {
-        let responder = s.spawn(|| -> Result<()> {
-            while !done.load(Ordering::Acquire) {
-                match recv_timeout(listener, Some(Duration::from_millis(10)))? {
-                    Wait::Notif(n) if n.pid == pid && i64::from(n.nr) == nr => {
+        let responder = s.spawn(move || -> Result<()> {
+            loop {
+                let (notif, woken) = poll_two(listener, wake_fd)?;
+                if notif & libc::POLLIN != 0 {
+                    let n = recv(listener)?;
+                    if n.pid == pid && i64::from(n.nr) == nr {
                         reply_continue(listener, n.id)?;
-                    }
-                    Wait::Notif(n) => {
+                    } else {
                         reply(listener, n.id, 0, libc::ENOSYS)?;
                     }
-                    Wait::Timeout => {}
-                    Wait::Gone => return Ok(()),
+                } else if notif & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+                    || woken != 0
+                {
+                    return Ok(());
                 }
             }
-            Ok(())
         });
         let r = f();
-        done.store(true, Ordering::Release);
+        let woke = wake_up(wake_fd);
         let answered = responder
             .join()
             .unwrap_or_else(|_| Err(SysError::os("seccomp responder thread", pid, libc::EIO)));
         let v = r?;
+        woke?;
         answered?;
         Ok(v)
     })
+}
+
+fn eventfd() -> Result<OwnedFd> {
+    // SAFETY: eventfd takes integers; on success it returns a new descriptor.
+    let r = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if r < 0 {
+        return Err(listener_err("eventfd"));
+    }
+    // SAFETY: `r` is a freshly created descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(r) })
+}
+
+fn wake_up(fd: BorrowedFd<'_>) -> Result<()> {
+    let one = 1u64.to_ne_bytes();
+    // SAFETY: writes 8 bytes from `one`, which lives across the call.
+    let r = unsafe { libc::write(fd.as_raw_fd(), one.as_ptr().cast(), one.len()) };
+    if r < 0 {
+        return Err(listener_err("write(eventfd)"));
+    }
+    Ok(())
+}
+
+/// Wait until `a` or `b` is readable (or hung up); their `revents`.
+fn poll_two(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> Result<(i16, i16)> {
+    let mut p = [
+        libc::pollfd {
+            fd: a.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    loop {
+        // SAFETY: two valid pollfds, which we own, for the duration of the call.
+        let r = unsafe { libc::poll(p.as_mut_ptr(), 2, -1) };
+        if r >= 0 {
+            return Ok((p[0].revents, p[1].revents));
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Err(listener_err("poll(seccomp listener)"));
+        }
+    }
 }
 
 #[cfg(test)]
