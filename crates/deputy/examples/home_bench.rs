@@ -69,6 +69,13 @@ fn main() {
         }),
     );
 
+    stats(
+        "take_signals, none pending",
+        time(rounds / 10, || {
+            assert!(d.take_signals().expect("take_signals").is_empty());
+        }),
+    );
+
     let path = std::env::temp_dir().join(format!("wend-home-bench-{}", std::process::id()));
     std::fs::write(&path, vec![7u8; 64 << 10]).expect("bench file");
     let mut cpath = path.as_os_str().as_encoded_bytes().to_vec();

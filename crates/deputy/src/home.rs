@@ -36,6 +36,8 @@ use crate::call::{Call, Dir, Outcome, Region};
 const SCRATCH_MIN: u64 = 64 << 10;
 /// Our code page: `syscall` then `ud2`, so a stray resume can never run on.
 const CODE: [u8; 4] = [0x0f, 0x05, 0x0f, 0x0b];
+/// Every how many `take_signals` the pending bits are read from `/proc/PID/status`.
+const STATUS_EVERY: u32 = 16;
 /// The kernel's "restart this call" results: the call was interrupted and had no effect.
 const RESTART: [i64; 4] = [-512, -513, -514, -516];
 
@@ -95,6 +97,8 @@ pub struct Deputy {
     known: Vec<Signal>,
     waiter: Option<StopWaiter>,
     fate: Option<Fate>,
+    /// How often `take_signals` looked (see `kernel_has_pending`).
+    peeks: u32,
 }
 
 impl Deputy {
@@ -116,6 +120,7 @@ impl Deputy {
             known: Vec::new(),
             waiter: None,
             fate: None,
+            peeks: 0,
         };
         match d.setup() {
             Ok(()) => Ok(d),
@@ -314,7 +319,7 @@ impl Deputy {
 
     /// Signals sent to the home pid while the process is away, taken from the deputy so they
     /// are never delivered at home; blocked and ignored ones too. Cheap when there are none
-    /// (one read of `/proc/PID/status`). SIGKILL cannot be taken: the deputy dies of it, see
+    /// (two ptrace calls; now and then a read of `/proc/PID/status`). SIGKILL cannot be taken: the deputy dies of it, see
     /// [`Deputy::gone`].
     pub fn take_signals(&mut self) -> Result<Vec<Signal>, DeputyError> {
         self.stopped()?;
@@ -324,26 +329,32 @@ impl Deputy {
         Ok(std::mem::take(&mut self.signals))
     }
 
+    /// Whether the kernel holds signals for the deputy. Usually asked with
+    /// `PTRACE_PEEKSIGINFO` (two ptrace calls); every [`STATUS_EVERY`]th time from the pending
+    /// bits in `/proc/PID/status`, which also show a signal queued without its `siginfo`
+    /// (the kernel's fallback when it cannot allocate one).
     fn kernel_has_pending(&mut self) -> Result<bool, DeputyError> {
-        let status = match proc::status(self.pid) {
-            Ok(s) => s,
-            Err(e) => {
-                // The process may have died: say so if it did.
-                if let Some(f) = self.gone() {
-                    return Err(DeputyError::Gone {
-                        pid: self.pid,
-                        fate: f,
-                    });
-                }
-                return Err(DeputyError::sys(self.pid, e));
-            }
+        self.peeks = self.peeks.wrapping_add(1);
+        let res = if !self.peeks.is_multiple_of(STATUS_EVERY) {
+            self.stopped()?.pending_signals().map(|p| !p.is_empty())
+        } else {
+            proc::status(self.pid).map(|status| {
+                let set = |key| {
+                    proc::status_field(&status, key)
+                        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+                        .unwrap_or(0)
+                };
+                set("SigPnd") | set("ShdPnd") != 0
+            })
         };
-        let set = |key| {
-            proc::status_field(&status, key)
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-                .unwrap_or(0)
-        };
-        Ok(set("SigPnd") | set("ShdPnd") != 0)
+        // The process may have died: say so if it did.
+        res.map_err(|e| match self.gone() {
+            Some(fate) => DeputyError::Gone {
+                pid: self.pid,
+                fate,
+            },
+            None => DeputyError::sys(self.pid, e),
+        })
     }
 
     /// End the home process with exit status `code`: the parent's wait sees it exit normally.

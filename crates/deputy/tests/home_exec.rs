@@ -359,10 +359,12 @@ fn signals_sent_while_idle_are_taken_not_delivered() {
     cat.signal(libc::SIGTERM);
     // Blocked at home and ignored at home alike.
     cat.signal(libc::SIGWINCH);
+    // A stop signal does not stop the deputy: the guest's kernel stops the guest.
+    cat.signal(libc::SIGSTOP);
     let sigs = d.take_signals().unwrap();
     let mut nos: Vec<i32> = sigs.iter().map(|s| s.signo).collect();
     nos.sort();
-    assert_eq!(nos, vec![libc::SIGTERM, libc::SIGWINCH]);
+    assert_eq!(nos, vec![libc::SIGTERM, libc::SIGSTOP, libc::SIGWINCH]);
     assert!(d.take_signals().unwrap().is_empty());
     assert_eq!(proc::stat::state(cat.pid()).unwrap(), 't');
     assert_eq!(d.gone(), None);
@@ -511,4 +513,38 @@ fn signals_the_guest_already_has_are_not_forwarded_twice() {
     assert_eq!(sigs.len(), 1, "{sigs:?}");
     assert_eq!(sigs[0].signo, libc::SIGUSR2);
     assert!(d.take_signals().unwrap().is_empty());
+}
+
+#[test]
+fn sigkill_during_a_blocked_call_ends_it_with_gone() {
+    let cat = Cat::start();
+    let mut d = cat.deputy();
+    let pid = cat.pid();
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let fd = pidfd::open(pid).unwrap();
+        pidfd::send_signal(&fd, pid, libc::SIGKILL).unwrap();
+    });
+    let r = d.execute(&read_call(0, 16), &mut never());
+    killer.join().unwrap();
+    assert!(
+        matches!(
+            r,
+            Err(DeputyError::Gone {
+                fate: Fate::Killed(libc::SIGKILL),
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(d.gone(), Some(Fate::Killed(libc::SIGKILL)));
+    assert_eq!(cat.parent_saw(), libc::SIGKILL);
+}
+
+#[test]
+fn a_dropped_deputy_is_killed_never_left_running() {
+    let cat = Cat::start();
+    let d = cat.deputy();
+    drop(d);
+    assert_eq!(cat.parent_saw(), libc::SIGKILL);
 }
