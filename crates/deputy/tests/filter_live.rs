@@ -6,17 +6,18 @@
 //! (CONTINUE), as do barriers.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use wend_deputy::marshal::{decide, Context, Decision, GuestMem};
+use wend_deputy::marshal::{decide, Context, Decision, GuestMem, Prepared};
 use wend_deputy::{filter, Dir};
-use wend_sys::seccomp::{self, Wait};
+use wend_sys::seccomp::{self, Notif, Wait};
 use wend_sys::{mem, proc, Stopped};
 
 const HOME_PID: i32 = 4242;
+const CTX: Context = Context { home_pid: HOME_PID };
 
 /// The guest's memory through process_vm_readv/writev.
 struct Vm(i32);
@@ -98,14 +99,16 @@ impl Guest {
         }
     }
 
+    /// Let it go on past its `read`.
+    fn go(&mut self) {
+        if let Some(mut stdin) = self.0.stdin.take() {
+            stdin.write_all(b"g\n").expect("write go");
+        }
+    }
+
     /// Let it go on, collect its output, reap it within a generous timeout.
     fn finish(&mut self) -> (i32, String, String) {
-        self.0
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(b"g\n")
-            .expect("write go");
+        self.go();
         let mut out = self.0.stdout.take().expect("stdout");
         let mut err = self.0.stderr.take().expect("stderr");
         let t_out = std::thread::spawn(move || {
@@ -143,12 +146,29 @@ struct Seen {
     decision: Decision,
 }
 
-/// Serve the listener until the guest is gone: decisions from `decide`, forwarded calls the
-/// test does not answer itself run natively, and any path in `hidden` fails with ENOENT.
+/// Answer one notification as the test's stand-in for home: decisions from `decide`; a
+/// forwarded call naming a path in `hidden` fails with ENOENT, other forwarded calls and
+/// barriers run natively (CONTINUE).
+fn answer(fd: BorrowedFd<'_>, n: &Notif, d: &Decision, hidden: &[Vec<u8>]) {
+    let _ = match d {
+        Decision::Reply(v) => seccomp::reply(fd, n.id, *v, 0),
+        Decision::Deny { errno, .. } => seccomp::reply(fd, n.id, 0, *errno),
+        Decision::Forward(p) if names(p, hidden) => seccomp::reply(fd, n.id, 0, libc::ENOENT),
+        _ => seccomp::reply_continue(fd, n.id),
+    };
+}
+
+fn names(p: &Prepared, paths: &[Vec<u8>]) -> bool {
+    p.call
+        .regions
+        .iter()
+        .any(|r| r.dir == Dir::In && paths.contains(&r.data))
+}
+
+/// Serve the listener until the guest is gone (see [`answer`]); what was served.
 fn serve(listener: OwnedFd, hidden: Vec<Vec<u8>>) -> std::thread::JoinHandle<Vec<Seen>> {
     std::thread::spawn(move || {
         let fd = listener.as_fd();
-        let ctx = Context { home_pid: HOME_PID };
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
@@ -157,21 +177,8 @@ fn serve(listener: OwnedFd, hidden: Vec<Vec<u8>>) -> std::thread::JoinHandle<Vec
                 Ok(Wait::Timeout) => continue,
                 Ok(Wait::Gone) | Err(_) => break,
             };
-            let mem = Vm(n.pid);
-            let d = decide(n.nr, n.args, &ctx, &mem);
-            let _ = match &d {
-                Decision::Reply(v) => seccomp::reply(fd, n.id, *v, 0),
-                Decision::Deny { errno, .. } => seccomp::reply(fd, n.id, 0, *errno),
-                Decision::Forward(p)
-                    if p.call
-                        .regions
-                        .iter()
-                        .any(|r| r.dir == Dir::In && hidden.contains(&r.data)) =>
-                {
-                    seccomp::reply(fd, n.id, 0, libc::ENOENT)
-                }
-                _ => seccomp::reply_continue(fd, n.id),
-            };
+            let d = decide(n.nr, n.args, &CTX, &Vm(n.pid));
+            answer(fd, &n, &d, &hidden);
             seen.push(Seen {
                 nr: n.nr,
                 args: n.args,
@@ -184,12 +191,13 @@ fn serve(listener: OwnedFd, hidden: Vec<Vec<u8>>) -> std::thread::JoinHandle<Vec
 
 /// Seize the guest blocked in read, install the filter, check that nothing visible changed,
 /// detach; the listener.
-fn install(g: &Guest) -> OwnedFd {
+fn install(g: &Guest, wait_killable_recv: bool) -> OwnedFd {
     g.wait_in_read();
     let fds_before = fds(g.pid());
     let mut st = Stopped::seize(g.pid()).expect("seize");
     let regs = st.regs().expect("regs").to_array();
-    let listener = seccomp::install(&mut st, &filter::program()).expect("install filter");
+    let listener = seccomp::install_with(&mut st, &filter::program(), wait_killable_recv)
+        .expect("install filter");
     assert_eq!(
         st.regs().expect("regs").to_array(),
         regs,
@@ -272,7 +280,7 @@ fn a_filtered_guest_is_served_by_decide() {
     std::fs::write(&visible, "twelve bytes").expect("write visible");
 
     let mut g = Guest::start(Command::new(&bin).arg(&hidden).arg(&visible));
-    let listener = install(&g);
+    let listener = install(&g, false);
     let mut hidden_path = hidden.as_os_str().as_encoded_bytes().to_vec();
     hidden_path.push(0);
     let server = serve(listener, vec![hidden_path.clone()]);
@@ -320,7 +328,7 @@ fn cat_of_a_remote_file_finds_nothing() {
     // sh waits in `read`; then it execs cat, which inherits the filter.
     let mut g =
         Guest::start(Command::new("/bin/sh").args(["-c", "read x; exec cat /etc/hostname"]));
-    let listener = install(&g);
+    let listener = install(&g, true);
     let server = serve(listener, vec![b"/etc/hostname\0".to_vec()]);
     let (code, out, err) = g.finish();
     let seen = server.join().expect("server");
@@ -333,4 +341,52 @@ fn cat_of_a_remote_file_finds_nothing() {
     assert!(seen
         .iter()
         .any(|s| s.nr == libc::SYS_execve as u32 && matches!(s.decision, Decision::Barrier(_))));
+}
+
+#[test]
+fn a_guest_frozen_in_a_notified_call_makes_it_again() {
+    // What a barrier does: the remote holds a notification and freezes the guest; the call
+    // shows as interrupted (-ERESTARTSYS) and is made again when the process runs on.
+    let mut g =
+        Guest::start(Command::new("/bin/sh").args(["-c", "read x; exec cat /etc/hostname"]));
+    let listener = install(&g, false);
+    let fd = listener.as_fd();
+    let path = b"/etc/hostname\0".to_vec();
+    g.go();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let held = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the open of /etc/hostname never came"
+        );
+        let n = match seccomp::recv_timeout(fd, Some(Duration::from_millis(100))) {
+            Ok(Wait::Notif(n)) => n,
+            Ok(Wait::Timeout) => continue,
+            other => panic!("listener: {other:?}"),
+        };
+        let d = decide(n.nr, n.args, &CTX, &Vm(n.pid));
+        match &d {
+            Decision::Forward(p) if names(p, std::slice::from_ref(&path)) => break n,
+            _ => answer(fd, &n, &d, &[]),
+        }
+    };
+    assert!(seccomp::id_valid(fd, held.id));
+    let st = Stopped::seize(g.pid()).expect("seize the guest in its notified call");
+    let regs = st.regs().expect("regs");
+    assert_eq!(regs.ret() as i64, -(seccomp::ERESTARTSYS as i64));
+    assert_eq!(regs.orig_syscall(), u64::from(held.nr));
+    assert!(!seccomp::id_valid(fd, held.id), "the notification is gone");
+    assert!(!seccomp::reply(fd, held.id, 0, libc::ENOENT).expect("reply"));
+    st.detach().expect("detach");
+    let server = serve(listener, vec![path.clone()]);
+    let (code, _out, err) = g.finish();
+    let seen = server.join().expect("server");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("No such file or directory"), "{err}");
+    assert!(
+        seen.iter().any(
+            |s| matches!(&s.decision, Decision::Forward(p) if names(p, std::slice::from_ref(&path)))
+        ),
+        "the open was made again"
+    );
 }

@@ -227,6 +227,20 @@ pub fn id_valid(fd: BorrowedFd<'_>, id: u64) -> bool {
 /// listener, so keep it until the tracee is gone. An error after the filter went in (taking the
 /// listener failed) leaves a tracee whose notified calls would wait forever: kill it.
 pub fn install(st: &mut Stopped, prog: &[Insn]) -> Result<OwnedFd> {
+    install_with(st, prog, false)
+}
+
+/// The kernel's "restart this call" code: answered (as `reply(fd, id, 0, ERESTARTSYS)`) to a
+/// notification whose caller has a ptrace interrupt pending, the call is made again when the
+/// process runs on (after a barrier: at home).
+pub const ERESTARTSYS: i32 = 512;
+
+/// [`install`], optionally with `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`: once a notification
+/// is received, only a fatal signal interrupts the caller, so a forwarded call is never cut
+/// short by a signal (say SIGALRM) after home started it, and never made twice. A process
+/// waiting on a received notification then cannot be stopped by `PTRACE_INTERRUPT` until the
+/// notification is answered: interrupt it first, then answer [`ERESTARTSYS`].
+pub fn install_with(st: &mut Stopped, prog: &[Insn], wait_killable_recv: bool) -> Result<OwnedFd> {
     let pid = st.pid();
     if prog.is_empty() || prog.len() > MAX_INSNS {
         return Err(SysError::Os {
@@ -242,14 +256,18 @@ pub fn install(st: &mut Stopped, prog: &[Insn]) -> Result<OwnedFd> {
         });
     }
     let found = st.regs()?;
-    let res = install_inner(st, prog);
+    let mut flags = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
+    if wait_killable_recv {
+        flags |= libc::SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+    }
+    let res = install_inner(st, prog, flags);
     let put_back = st.set_regs_raw(&found);
     let fd = res?;
     put_back?;
     Ok(fd)
 }
 
-fn install_inner(st: &mut Stopped, prog: &[Insn]) -> Result<OwnedFd> {
+fn install_inner(st: &mut Stopped, prog: &[Insn], flags: u64) -> Result<OwnedFd> {
     let pid = st.pid();
     // struct sock_fprog { u16 len; (pad) ; struct sock_filter *filter; } then the program.
     let size = (16 + 8 * prog.len() as u64).next_multiple_of(PAGE_SIZE);
@@ -286,7 +304,7 @@ fn install_inner(st: &mut Stopped, prog: &[Insn]) -> Result<OwnedFd> {
             libc::SYS_seccomp,
             [
                 u64::from(libc::SECCOMP_SET_MODE_FILTER),
-                libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                flags,
                 scratch,
                 0,
                 0,
