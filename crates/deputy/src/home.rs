@@ -24,6 +24,7 @@ mod flight;
 
 use std::time::{Duration, Instant};
 
+use wend_sys::arch::TASK_SIZE;
 use wend_sys::flight::{Report, StopWaiter};
 use wend_sys::ptrace::PendingSignal;
 use wend_sys::{mem, pidfd, proc, DropAction, Stopped, PAGE_SIZE};
@@ -36,6 +37,8 @@ use crate::call::{Call, Dir, Outcome, Region};
 const SCRATCH_MIN: u64 = 64 << 10;
 /// Our code page: `syscall` then `ud2`, so a stray resume can never run on.
 const CODE: [u8; 4] = [0x0f, 0x05, 0x0f, 0x0b];
+/// `rseq(2)` flag that removes a registration.
+const RSEQ_FLAG_UNREGISTER: u64 = 1;
 /// Every how many `take_signals` the pending bits are read from `/proc/PID/status`.
 const STATUS_EVERY: u32 = 16;
 /// The kernel's "restart this call" results: the call was interrupted and had no effect.
@@ -188,6 +191,7 @@ impl Deputy {
     /// Signals the guest already holds (the pending signals recorded in its image): when the
     /// deputy meets one of them (same number and siginfo) it is dropped once instead of being
     /// forwarded a second time.
+    ///
     /// Those already taken (while the deputy was set up) are dropped at once.
     pub fn set_known_signals(&mut self, known: Vec<Signal>) {
         self.known = known;
@@ -315,6 +319,66 @@ impl Deputy {
         self.scratch_len = len;
         self.inject(libc::SYS_munmap, [old.0, old.1, 0, 0, 0, 0])?;
         Ok(())
+    }
+
+    /// Release the deputy's own memory: every mapping but our code page, our scratch area and
+    /// the vDSO block is unmapped (the rseq registration, which the kernel reads on every
+    /// return to user space, is dropped first). The deputy keeps working: forwarded calls,
+    /// signals, `exit` and `kill_by` need none of it. Call it only once the remote holds every
+    /// page (after post-copy finished); afterwards the process can come home only by a rebuild
+    /// (restore into it), never by detaching it as it is. Returns the bytes released.
+    pub fn release_memory(&mut self) -> Result<u64, DeputyError> {
+        let pid = self.pid;
+        let sys = |e| DeputyError::sys(pid, e);
+        if let Some(r) = self.stopped()?.rseq_config().map_err(sys)? {
+            let a = [
+                r.addr,
+                u64::from(r.len),
+                RSEQ_FLAG_UNREGISTER,
+                u64::from(r.signature),
+                0,
+                0,
+            ];
+            let ret = self.inject(libc::SYS_rseq, a)?;
+            if ret < 0 {
+                return Err(DeputyError::Unexpected {
+                    pid,
+                    detail: format!("rseq unregister returned {ret}"),
+                });
+            }
+        }
+        let areas = wend_sys::proc::maps::read(pid).map_err(sys)?;
+        let keep_name = |n: &str| matches!(n, "[vdso]" | "[vvar]" | "[vvar_vclock]" | "[vsyscall]");
+        let mut keep: Vec<(u64, u64)> = areas
+            .iter()
+            .filter(|a| keep_name(&a.name))
+            .map(|a| (a.start, a.end))
+            .collect();
+        keep.push((self.code, self.code + PAGE_SIZE));
+        keep.push((self.scratch, self.scratch + self.scratch_len));
+        keep.sort();
+        let released: u64 = areas
+            .iter()
+            .filter(|a| !keep.iter().any(|k| a.start < k.1 && k.0 < a.end))
+            .map(|a| a.end - a.start)
+            .sum();
+        // munmap of a range with holes is fine: one call per gap between kept areas.
+        let mut from = 0u64;
+        for (start, end) in keep.into_iter().chain([(TASK_SIZE, TASK_SIZE)]) {
+            let to = start.min(TASK_SIZE);
+            if to > from {
+                let r = self.inject(libc::SYS_munmap, [from, to - from, 0, 0, 0, 0])?;
+                if r < 0 {
+                    return Err(DeputyError::Unexpected {
+                        pid,
+                        detail: format!("munmap({from:#x}, {:#x}) returned {r}", to - from),
+                    });
+                }
+            }
+            from = from.max(end);
+        }
+        tracing::debug!(pid, released, "deputy memory released");
+        Ok(released)
     }
 
     /// Signals sent to the home pid while the process is away, taken from the deputy so they

@@ -425,6 +425,17 @@ fn kill_by_ends_the_process_as_killed_by_that_signal() {
     d.kill_by(libc::SIGTERM).unwrap();
     assert_eq!(cat.parent_saw(), libc::SIGTERM, "WIFSIGNALED SIGTERM");
 
+    // Also once its memory is gone; SIGSEGV would dump core by default.
+    let cat = Cat::start();
+    let mut d = cat.deputy();
+    d.release_memory().unwrap();
+    d.kill_by(libc::SIGSEGV).unwrap();
+    assert_eq!(
+        cat.parent_saw(),
+        libc::SIGSEGV,
+        "WIFSIGNALED SIGSEGV, no core"
+    );
+
     let cat = Cat::start();
     let d = cat.deputy();
     assert!(matches!(
@@ -547,4 +558,38 @@ fn a_dropped_deputy_is_killed_never_left_running() {
     let d = cat.deputy();
     drop(d);
     assert_eq!(cat.parent_saw(), libc::SIGKILL);
+}
+
+#[test]
+fn with_its_memory_released_the_deputy_still_works_and_ends() {
+    let cat = Cat::start();
+    let mut d = cat.deputy();
+    let released = d.release_memory().unwrap();
+    assert!(released > 100 << 10, "released only {released} bytes");
+    let maps = proc::maps::read(cat.pid()).unwrap();
+    assert!(
+        maps.iter()
+            .all(|a| a.name.is_empty() || a.name.starts_with("[v")),
+        "{maps:?}"
+    );
+    assert!(maps.len() <= 6, "{maps:?}");
+    let o = done(d.execute(&scalar(libc::SYS_getppid), &mut never()).unwrap());
+    assert_eq!(o.ret, cat.parent_pid());
+    let write = Call {
+        nr: libc::SYS_write as u32,
+        args: [1, 0, 3, 0, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::In,
+            len: 3,
+            data: b"hey".to_vec(),
+            back: Back::All,
+        }],
+    };
+    assert_eq!(done(d.execute(&write, &mut never()).unwrap()).ret, 3);
+    assert_eq!(cat.expect_out(3), b"hey");
+    cat.signal(libc::SIGINT);
+    assert_eq!(d.take_signals().unwrap()[0].signo, libc::SIGINT);
+    d.exit(3).unwrap();
+    assert_eq!(cat.parent_saw(), 3 << 8);
 }
