@@ -2,8 +2,9 @@
 //! from the table is installed into it, and the test serves its notifications with
 //! [`decide`]: a file the test hides fails with ENOENT, private anonymous mappings are never
 //! notified, `getpid` is answered with the home pid, calls answered CONTINUE run natively, and
-//! a guest frozen while its call is held (a barrier) makes the call again. There is no home here: forwarded calls the test does not answer itself run natively
-//! (CONTINUE), as do barriers.
+//! a guest frozen while its call is held (a barrier) makes the call again. There is no home
+//! here: forwarded calls the test does not answer itself run natively (CONTINUE), as do
+//! barriers.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
