@@ -27,11 +27,17 @@ const PARENT: &str = "my $p = fork; if (!$p) { exec 'cat' or exit 127 } print ST
 
 impl Cat {
     fn start() -> Cat {
+        Cat::start_opts(false)
+    }
+
+    /// With `cores`, cat may dump core (RLIMIT_CORE raised): a test can prove none is written.
+    fn start_opts(cores: bool) -> Cat {
         wend_sys::process::set_child_subreaper().unwrap();
-        let mut cmd = Command::new("perl");
+        let limit = if cores { "ulimit -c unlimited && " } else { "" };
+        let mut cmd = Command::new("sh");
         wend_sys::process::close_other_fds(&mut cmd);
         let mut parent = cmd
-            .args(["-e", PARENT])
+            .args(["-c", &format!("{limit}exec perl -e \"$1\""), "sh", PARENT])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -410,15 +416,27 @@ fn exit_ends_the_process_with_that_status() {
 
 #[test]
 fn kill_by_ends_the_process_as_killed_by_that_signal() {
-    let cat = Cat::start();
+    let cat = Cat::start_opts(true);
+    let limits = proc::read_string(cat.pid(), "limits").unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max core file size") && l.contains("unlimited")),
+        "{limits}"
+    );
     let d = cat.deputy();
     // SIGQUIT would dump core by default: the parent must see no core.
+    let pid = cat.pid();
     d.kill_by(libc::SIGQUIT).unwrap();
     assert_eq!(
         cat.parent_saw(),
         libc::SIGQUIT,
         "WIFSIGNALED SIGQUIT, no core"
     );
+    // With core_pattern "core" a dump would land in cat's cwd, which is ours.
+    for name in ["core".to_string(), format!("core.{pid}")] {
+        assert!(!std::path::Path::new(&name).exists(), "{name} was written");
+    }
 
     let cat = Cat::start();
     let d = cat.deputy();
