@@ -47,9 +47,10 @@ impl Deputy {
     ) -> Result<Ran, DeputyError> {
         let pid = self.pid;
         let st = self.stopped()?;
-        let insn = st.injection_insn().unwrap_or(0);
         st.launch_syscall(nr, args)
             .map_err(|e| DeputyError::sys(pid, e))?;
+        // Read after the launch, which picks an instruction if none was chosen yet.
+        let insn = st.injection_insn().unwrap_or(0);
         let mut interrupted = false;
         loop {
             let report = self.await_report(stop.as_deref_mut(), &mut interrupted)?;
