@@ -33,6 +33,16 @@ pub enum LinkError {
         theirs: u8,
     },
 
+    /// One side asked for a cipher suite the other does not know.
+    #[error(
+        "cipher suite {id} is unknown to one of the two nodes: run the same wend release on \
+         every node"
+    )]
+    Suite {
+        /// The suite's number on the wire.
+        id: u8,
+    },
+
     /// The peer closed the connection cleanly, between two messages.
     #[error("the peer closed the link: open a new link if more is to be said")]
     PeerClosed,

@@ -90,17 +90,17 @@ fn finish(
     peer: SocketAddr,
     state: StatelessTransportState,
     suite: Suite,
-) -> Result<Link, LinkError> {
+) -> Link {
     let shared = Arc::new(Shared {
         stream,
         noise: state,
         peer,
         suite,
     });
-    Ok(Link {
+    Link {
         tx: LinkTx::new(Arc::clone(&shared)),
         rx: LinkRx::new(shared),
-    })
+    }
 }
 
 pub(crate) fn connect(
@@ -150,11 +150,7 @@ pub(crate) fn connect(
                 theirs: theirs[0],
             });
         }
-        STATUS_SUITE => {
-            return Err(LinkError::Corrupt {
-                detail: "the peer does not know the cipher suite asked for",
-            })
-        }
+        STATUS_SUITE => return Err(LinkError::Suite { id: suite.id() }),
         _ => return Err(LinkError::NotALink),
     }
     let reply = recv_noise(&stream, deadline)?;
@@ -163,7 +159,7 @@ pub(crate) fn connect(
         .map_err(|_| LinkError::WrongKey)?;
     let state = hs.into_stateless_transport_mode()?;
 
-    let mut link = finish(stream, addr, state, suite)?;
+    let mut link = finish(stream, addr, state, suite);
     // Key confirmation: the first transport message.
     link.tx
         .send_parts_until(&[CONFIRM], Some(deadline))
@@ -214,9 +210,7 @@ pub(crate) fn accept(
     }
     let Some(suite) = Suite::from_id(greeting[9]) else {
         let _ = send(&stream, &[STATUS_SUITE], deadline);
-        return Err(LinkError::Corrupt {
-            detail: "the peer asked for an unknown cipher suite",
-        });
+        return Err(LinkError::Suite { id: greeting[9] });
     };
 
     let mut hs = noise(suite, &greeting, key, false)?;
@@ -235,7 +229,7 @@ pub(crate) fn accept(
     send(&stream, &reply, deadline)?;
     let state = hs.into_stateless_transport_mode()?;
 
-    let mut link = finish(stream, peer, state, suite)?;
+    let mut link = finish(stream, peer, state, suite);
     let confirm = link
         .rx
         .recv_limited(CONFIRM.len(), Some(deadline))

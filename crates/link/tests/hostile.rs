@@ -271,3 +271,18 @@ fn connecting_to_nothing_fails_with_an_io_error() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unknown_cipher_suite_is_named() {
+    let (addr, accepted) = server(KEY);
+    let mut peer = TcpStream::connect(addr).unwrap();
+    let mut greeting = b"wendlink".to_vec();
+    greeting.extend_from_slice(&[PROTOCOL_VERSION, 9]);
+    peer.write_all(&greeting).unwrap();
+    let err = accepted.join().unwrap().unwrap_err();
+    assert!(matches!(err, LinkError::Suite { id: 9 }), "{err}");
+    assert!(err.to_string().contains("run the same wend release"));
+    let mut answer = [0u8; 1];
+    peer.read_exact(&mut answer).unwrap();
+    assert_eq!(answer, [3]);
+}
