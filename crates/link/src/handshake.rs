@@ -109,6 +109,10 @@ pub(crate) fn connect(
     timeout: Duration,
     suite: Suite,
 ) -> Result<Link, LinkError> {
+    if timeout.is_zero() {
+        // connect_timeout refuses a zero timeout; to the caller it is simply no time at all.
+        return Err(LinkError::Timeout);
+    }
     let deadline = Deadline::after(timeout);
     let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
         if matches!(

@@ -30,42 +30,31 @@ fn a_wrong_key_is_refused_on_both_sides() {
 const FIRST_MESSAGE_AT: u64 = 10 + 50 + 41;
 
 #[test]
-fn a_flipped_byte_anywhere_is_rejected() {
-    let msg = data(200_000, 7);
-    let offsets = [
-        0,
-        7,
-        8,
-        9,
-        10,
-        11,
-        30,
-        59,
-        60,
-        75,
-        100,
-        FIRST_MESSAGE_AT,
-        FIRST_MESSAGE_AT + 1,
-    ]
-    .into_iter()
-    .chain([
-        FIRST_MESSAGE_AT + 2,
-        FIRST_MESSAGE_AT + 65_536,
-        FIRST_MESSAGE_AT + 150_000,
+fn a_flipped_bit_anywhere_is_rejected() {
+    // Every byte of the handshake and of a small message, then some of a large one.
+    let small = data(20, 6);
+    let small_wire = 2 + 8 + 20 + 16;
+    let large = data(200_000, 7);
+    let large_at = FIRST_MESSAGE_AT + small_wire;
+    let offsets = (0..large_at).chain([
+        large_at,
+        large_at + 1,
+        large_at + 65_540,
+        large_at + 150_000,
     ]);
     for at in offsets {
         // A flipped length byte leaves both ends waiting for bytes that never come: their
-        // deadline ends it.
-        let short = Duration::from_secs(5);
+        // deadline or read timeout ends it.
+        let short = Duration::from_secs(2);
         let (target, accepted) = server_with_timeout(KEY, short);
-        let addr = proxy(target, Mischief::Flip(at, 0x04));
+        let addr = proxy(target, Mischief::Flip(at, 1 << (at % 8)));
         let client = Link::connect(addr, &KEY, short);
         let server = accepted.join().unwrap();
         let (mut client, mut server) = match (client, server) {
             (Ok(c), Ok(s)) => (c, s),
             // Damage in the handshake: at least one side refuses it.
             _ => {
-                assert!(at < FIRST_MESSAGE_AT, "offset {at}: handshake failed");
+                assert!(at < FIRST_MESSAGE_AT, "offset {at}: the handshake failed");
                 continue;
             }
         };
@@ -73,10 +62,22 @@ fn a_flipped_byte_anywhere_is_rejected() {
             at >= FIRST_MESSAGE_AT,
             "offset {at}: a damaged handshake succeeded"
         );
-        client.send(&msg).unwrap();
-        let err = server.recv().unwrap_err();
+        server.set_read_timeout(Some(short)).unwrap();
+        client.send(&small).unwrap();
+        client.send(&large).unwrap();
+        let err = if at < large_at {
+            server.recv().unwrap_err()
+        } else {
+            assert_eq!(server.recv().unwrap(), small);
+            server.recv().unwrap_err()
+        };
         assert!(
-            matches!(err, LinkError::Corrupt { .. } | LinkError::Truncated { .. }),
+            matches!(
+                err,
+                LinkError::Corrupt { .. }
+                    | LinkError::Truncated { .. }
+                    | LinkError::TimeoutMidMessage
+            ),
             "offset {at}: {err}"
         );
         assert!(matches!(server.recv(), Err(LinkError::Broken)));
@@ -285,4 +286,47 @@ fn an_unknown_cipher_suite_is_named() {
     let mut answer = [0u8; 1];
     peer.read_exact(&mut answer).unwrap();
     assert_eq!(answer, [3]);
+}
+
+#[test]
+fn random_handshakes_never_succeed_or_panic() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut greeting = b"wendlink".to_vec();
+    greeting.extend_from_slice(&[PROTOCOL_VERSION, 1]);
+    for i in 0..300u64 {
+        let noise = data((i as usize * 37) % 300, i);
+        let bytes = match i % 3 {
+            0 => noise,
+            1 => [&greeting[..], &noise].concat(),
+            // A well-formed length with random contents.
+            _ => [&greeting[..], &[0, 48], &noise].concat(),
+        };
+        let mut peer = TcpStream::connect(addr).unwrap();
+        peer.write_all(&bytes).unwrap();
+        peer.shutdown(std::net::Shutdown::Write).unwrap();
+        let (s, _) = listener.accept().unwrap();
+        let result = Link::accept(s, &KEY, T);
+        assert!(result.is_err(), "case {i} was accepted");
+    }
+
+    // The other way round: random answers to a real initiator.
+    for i in 0..100u64 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reply = match i % 3 {
+            0 => data((i as usize * 13) % 200, i),
+            _ => [&[0u8, 0, 48][..], &data((i as usize * 13) % 200, i)].concat(),
+        };
+        let fake = thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut first = [0u8; 60];
+            s.read_exact(&mut first).unwrap();
+            let _ = s.write_all(&reply);
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.read(&mut [0u8; 64]);
+        });
+        assert!(Link::connect(addr, &KEY, T).is_err(), "case {i} connected");
+        fake.join().unwrap();
+    }
 }
