@@ -59,7 +59,10 @@ pub enum LinkError {
 
     /// A message is larger than [`crate::MAX_MESSAGE`]. On send nothing was sent and the link
     /// stays usable; on receive the link is unusable.
-    #[error("a message of {size} bytes is larger than the limit of {max} bytes: split it into smaller messages")]
+    #[error(
+        "a message of {size} bytes is larger than the limit of {max} bytes: split it into \
+         smaller messages"
+    )]
     TooLarge {
         /// The size of the message.
         size: u64,

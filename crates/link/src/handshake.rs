@@ -1,18 +1,5 @@
-//! Opening a link: the greeting, the Noise NNpsk0 handshake and the key confirmation.
-//!
-//! ```text
-//! initiator -> responder   greeting: "wendlink" (8 bytes), version (1), suite (1)
-//! initiator -> responder   u16 length || Noise message 1  (psk, e; sealed with the psk)
-//! responder -> initiator   status (1): 0 accepted, 1 wrong key, 2 version (+ our version), 3 suite
-//! responder -> initiator   u16 length || Noise message 2  (e, ee)               [status 0 only]
-//! initiator -> responder   transport message "wend-link ready"                 [key confirmation]
-//! ```
-//!
-//! The greeting is also the Noise prologue, so an altered version or suite byte fails the
-//! cryptographic check. Message 1 proves to the responder that the initiator holds the key;
-//! message 2 proves it to the initiator. A replayed message 1 would still get an answer, so the
-//! responder returns a link only once the first transport message (sealed with the fresh
-//! ephemeral keys) has decrypted: a peer without the key gets nothing but one Noise message.
+//! Opening a link: the greeting, the Noise NNpsk0 handshake and the key confirmation, as
+//! laid out in the crate documentation ("Wire format").
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;

@@ -16,14 +16,55 @@
 //! [`Link`] splits into a [`LinkTx`] and a [`LinkRx`] for two threads; Noise nonces are kept
 //! per direction, so the halves need no lock between them.
 //!
-//! # Wire format
+//! # Example
 //!
-//! The handshake is described in the `handshake` module. A message is framed as described in
-//! the `frame` module: its length (u64) and body, cut into Noise transport messages of at most
-//! 65,535 bytes, each preceded by its 2-byte length. The receiver learns the message length
-//! from the first frame, after authenticating it, and then reads exactly the bytes of the
-//! remaining frames: it never reads into the next message, so poll(2) on [`Link`]'s descriptor
-//! is a correct readiness test between messages.
+//! ```
+//! use std::net::TcpListener;
+//! use std::time::Duration;
+//! use wend_link::Link;
+//!
+//! let key = [7u8; 32]; // wend_cluster::ClusterKey::bytes() in the daemon
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! let server = std::thread::spawn(move || -> Result<Vec<u8>, wend_link::LinkError> {
+//!     let (stream, _) = listener.accept().expect("accept");
+//!     let mut link = Link::accept(stream, &key, Duration::from_secs(5))?;
+//!     let call = link.recv()?;
+//!     link.send(b"42")?;
+//!     Ok(call)
+//! });
+//! let mut link = Link::connect(addr, &key, Duration::from_secs(5))?;
+//! link.send(b"getppid")?;
+//! assert_eq!(link.recv()?, b"42");
+//! assert_eq!(server.join().unwrap()?, b"getppid");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Wire format (protocol version 1)
+//!
+//! ```text
+//! initiator -> responder   greeting: "wendlink" (8 bytes), version (1), suite (1)
+//! initiator -> responder   u16 length || Noise message 1  (psk, e; sealed with the psk)
+//! responder -> initiator   status (1): 0 accepted, 1 wrong key, 2 version (+ its version),
+//!                          3 unknown suite
+//! responder -> initiator   u16 length || Noise message 2  (e, ee)          [status 0 only]
+//! initiator -> responder   message "wend-link ready"                       [key confirmation]
+//! then, in each direction   messages
+//! ```
+//!
+//! The greeting is also the Noise prologue, so an altered version or suite fails the
+//! cryptographic check. Message 1 proves to the responder that the initiator holds the key,
+//! message 2 proves it to the initiator; since message 1 could be replayed, [`Link::accept`]
+//! returns only after the key confirmation, sealed with the fresh session keys, has opened.
+//!
+//! A message of `L` bytes is the plaintext `L` (u64, big-endian) followed by the `L` bytes, cut
+//! into chunks of at most 65,519 bytes. Each chunk travels as one Noise transport message (the
+//! chunk sealed, plus a 16-byte tag; nonces count frames, per direction, from 0) preceded by
+//! its length as a u16, big-endian. The receiver learns `L` from the first frame, after
+//! authenticating it; every later frame's length then follows from `L`, and a frame announcing
+//! another length is refused. So the receiver reads exactly the bytes of the current message and
+//! never into the next: poll(2) on a [`Link`]'s descriptor is a correct readiness test between
+//! messages.
 //!
 //! # Limits
 //!

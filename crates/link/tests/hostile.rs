@@ -247,7 +247,8 @@ fn another_protocol_version_is_named_on_both_sides() {
     peer.write_all(&greeting).unwrap();
     let err = accepted.join().unwrap().unwrap_err();
     assert!(
-        matches!(err, LinkError::Version { ours, theirs } if ours == PROTOCOL_VERSION && theirs == PROTOCOL_VERSION + 1),
+        matches!(err, LinkError::Version { ours, theirs }
+            if ours == PROTOCOL_VERSION && theirs == PROTOCOL_VERSION + 1),
         "{err}"
     );
     let mut answer = [0u8; 2];

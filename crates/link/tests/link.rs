@@ -156,7 +156,8 @@ fn a_message_over_the_limit_is_refused_and_nothing_is_sent() {
     parts.push(b"!");
     let err = a.send_parts(&parts).unwrap_err();
     assert!(
-        matches!(err, LinkError::TooLarge { size, max } if size == MAX_MESSAGE as u64 + 1 && max == MAX_MESSAGE),
+        matches!(err, LinkError::TooLarge { size, max }
+            if size == MAX_MESSAGE as u64 + 1 && max == MAX_MESSAGE),
         "{err}"
     );
     assert!(err.to_string().contains("split it into smaller messages"));
