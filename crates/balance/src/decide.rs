@@ -47,6 +47,19 @@ impl Cand<'_> {
     }
 }
 
+/// Runnable processes a peer's published load implies. Published loads
+/// rise slowly (5 old : 3 new each second) and fall at once, so a fraction
+/// above `params.round_up` is a process that arrived recently and counts
+/// whole.
+fn peer_runnable(node: &NodeState, params: &Params) -> f64 {
+    let r = node.runnable();
+    if r - r.floor() >= params.round_up {
+        r.ceil()
+    } else {
+        r
+    }
+}
+
 /// Local state of one decision: the node, its projected run-queue, and the
 /// candidate targets.
 pub(crate) struct Plan<'a> {
@@ -73,7 +86,7 @@ impl<'a> Plan<'a> {
             if node.id != local.id && !cands.iter().any(|c| c.node.id == node.id) {
                 cands.push(Cand {
                     node,
-                    runnable: node.runnable(),
+                    runnable: peer_runnable(node, params),
                     mem_free: node.mem_free as f64,
                 });
             }

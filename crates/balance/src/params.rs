@@ -121,6 +121,17 @@ pub struct Params {
     /// with pending arrivals counted, is this many times its rate at the
     /// sender (default 1.1).
     pub admit_gain: f64,
+    /// A peer's runnable count (published load times speed) whose fraction
+    /// reaches this counts as the next whole number: published loads rise
+    /// slowly, so a fraction is mostly a recent arrival (default 0.2; 1
+    /// turns it off).
+    pub round_up: f64,
+    /// Rate a process here as if co-runners expected to finish sooner
+    /// (by their estimated remaining work) were there only for that part of
+    /// its remaining time: an old process does not leave for a newcomer that
+    /// will soon be gone. Better for long processes, worse for the mean
+    /// slowdown, which short processes dominate (default false).
+    pub horizon: bool,
     /// Fallback targets per move, tried in order when the first refuses
     /// (default 3).
     pub fallbacks: usize,
@@ -137,7 +148,7 @@ impl Default for Params {
             gain: 1.3,
             gain_per_move: 0.2,
             home_gain: 1.1,
-            settle: 5.0,
+            settle: 2.0,
             residency: 0.5,
             payback: 1.0,
             transfer: Transfer::default(),
@@ -151,6 +162,8 @@ impl Default for Params {
             admit_gain: 1.1,
             busy_cpu: 0.05,
             fallbacks: 3,
+            round_up: 0.2,
+            horizon: false,
         }
     }
 }
@@ -234,6 +247,7 @@ impl Params {
             ("mem_low", self.mem_low),
             ("mem_reserve", self.mem_reserve),
             ("busy_cpu", self.busy_cpu),
+            ("round_up", self.round_up.min(0.999)),
         ] {
             if !(0.0..1.0).contains(&value) {
                 return Err(ParamsError::NotFraction { name, value });

@@ -3,6 +3,7 @@
 use rand::{Rng, RngExt};
 
 use crate::decide::Plan;
+use crate::model::rate;
 use crate::params::Params;
 use crate::types::{Proc, Reason};
 
@@ -30,14 +31,35 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
     params: &Params,
     rng: &mut R,
 ) {
+    let estimate = |q: &Proc| (q.work.max(0.0) * params.remaining_factor).max(params.min_remaining);
     for _ in 0..params.max_moves {
-        let rh = plan.rate_here();
-        let mut best: Option<(f64, usize, usize, Reason)> = None;
+        let busy: Vec<usize> = (0..procs.len())
+            .filter(|&i| !plan.moving[i] && procs[i].cpu >= params.busy_cpu)
+            .collect();
+        let unexplained = (plan.runnable - busy.len() as f64).max(0.0);
+        let mut best: Option<(f64, usize, usize, Reason, f64)> = None;
         for (i, p) in procs.iter().enumerate() {
             if !may_balance(plan, i, p, params) {
                 continue;
             }
-            let remaining = (p.work.max(0.0) * params.remaining_factor).max(params.min_remaining);
+            let remaining = estimate(p);
+            // With `horizon`, a co-runner expected to finish within a fraction
+            // of this process's remaining time counts only for that fraction.
+            let rh = if params.horizon {
+                let mine = remaining.max(1e-3);
+                let others: f64 = busy
+                    .iter()
+                    .filter(|&&k| k != i)
+                    .map(|&k| (estimate(&procs[k]) / mine).min(1.0))
+                    .sum();
+                rate(
+                    plan.local.speed(),
+                    plan.local.cpus(),
+                    unexplained + 1.0 + others,
+                )
+            } else {
+                plan.rate_here()
+            };
             // It runs here while its memory is copied, then is frozen.
             let cost = params.transfer.frozen(p.mem);
             let later = (remaining - params.transfer.copy_running(p.mem) * rh).max(0.0);
@@ -67,10 +89,10 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
                 s /= p.work.max(0.0) + remaining;
             }
             if best.is_none_or(|b| s > b.0) {
-                best = Some((s, i, c, reason));
+                best = Some((s, i, c, reason, rh));
             }
         }
-        let Some((_, i, c, reason)) = best else {
+        let Some((_, i, c, reason, rh)) = best else {
             return;
         };
         let p = &procs[i];

@@ -385,3 +385,74 @@ fn small_simulation_balances_and_beats_no_migration() {
     assert!(wend.migrations_per_job > 0.0 && wend.migrations_per_job < 2.0);
     assert_eq!(none.migrations_per_job, 0.0);
 }
+
+#[test]
+fn peers_are_found_by_id_in_any_order() {
+    let peers = Peers::new(vec![
+        node(5, 1.0, 0.0),
+        node(2, 1.0, 1.0),
+        node(9, 2.0, 0.0),
+    ]);
+    let ids: Vec<u32> = peers.as_slice().iter().map(|n| n.id.0).collect();
+    assert_eq!(ids, vec![2, 5, 9]);
+    assert_eq!(peers.get(NodeRef(9)).map(|n| n.speed), Some(2.0));
+    assert!(peers.get(NodeRef(3)).is_none());
+}
+
+#[test]
+fn live_migration_costs_less_frozen_time_than_stop_and_copy() {
+    let live = Transfer::default();
+    let stop = Transfer {
+        live_freeze_per_gib: None,
+        ..Transfer::default()
+    };
+    assert!((live.frozen(GIB) - 0.45).abs() < 1e-9);
+    assert!((live.copy_running(GIB) - GIB as f64 / 1.17e8).abs() < 1e-9);
+    assert_eq!(stop.copy_running(GIB), 0.0);
+    assert!(stop.frozen(GIB) > 9.0);
+}
+
+#[test]
+fn refused_moves_carry_fallback_targets_that_also_qualify() {
+    let local = node(0, 1.0, 3.0);
+    let peers = Peers::new(vec![
+        node(1, 1.0, 0.0),
+        node(2, 1.0, 0.0),
+        node(3, 1.0, 0.0),
+        node(4, 1.0, 2.0),
+    ]);
+    let params = Params {
+        max_moves: 1,
+        ..Params::default()
+    };
+    let moves = decide(&local, &procs(3, 100.0), &peers, &params, &mut rng());
+    assert_eq!(moves.len(), 1);
+    let mut all = moves[0].also.clone();
+    all.push(moves[0].to);
+    all.sort();
+    // The busy node 4 (rate 1/3, no better than here) is never a fallback.
+    assert_eq!(all, vec![NodeRef(1), NodeRef(2), NodeRef(3)]);
+}
+
+#[test]
+fn a_recent_rise_in_a_peers_load_counts_as_a_whole_process() {
+    let local = node(0, 1.0, 2.0);
+    // 0.375 runnable: one process arrived a second ago (5:3 smoothing).
+    let peers = Peers::new(vec![node(1, 1.0, 0.375)]);
+    assert!(decide(
+        &local,
+        &procs(2, 100.0),
+        &peers,
+        &Params::default(),
+        &mut rng()
+    )
+    .is_empty());
+    let no_rounding = Params {
+        round_up: 1.0,
+        ..Params::default()
+    };
+    assert_eq!(
+        decide(&local, &procs(2, 100.0), &peers, &no_rounding, &mut rng()).len(),
+        1
+    );
+}

@@ -58,9 +58,9 @@ pub struct SimConfig {
     pub speed_min: f64,
     /// Fastest node speed (default 2.0).
     pub speed_max: f64,
-    /// Shortest job, yardstick CPU-seconds (default 1).
+    /// Shortest job, yardstick CPU-seconds (default 10).
     pub work_min: f64,
-    /// Longest job (default 1,000).
+    /// Longest job (default 3,600).
     pub work_max: f64,
     /// Pareto shape of job work (default 1.0: `P(W > w) ~ 1/w`).
     pub work_alpha: f64,
@@ -84,7 +84,7 @@ pub struct SimConfig {
     /// Seconds of measured arrivals (default 600).
     pub duration: f64,
     /// Seconds after the measured arrivals after which unfinished jobs
-    /// count as finishing (default 3,000).
+    /// count as finishing (default 4,000).
     pub drain_cap: f64,
 }
 
@@ -96,8 +96,8 @@ impl Default for SimConfig {
             utilisation: 0.7,
             speed_min: 0.5,
             speed_max: 2.0,
-            work_min: 1.0,
-            work_max: 1000.0,
+            work_min: 10.0,
+            work_max: 3600.0,
             work_alpha: 1.0,
             mem_min: 8 << 20,
             mem_max: 512 << 20,
@@ -108,7 +108,7 @@ impl Default for SimConfig {
             gossip_max: 2.0,
             warmup: 200.0,
             duration: 600.0,
-            drain_cap: 3000.0,
+            drain_cap: 4000.0,
         }
     }
 }
