@@ -70,8 +70,10 @@
 //!
 //! A message carries at most [`MAX_MESSAGE`] bytes; larger data (a GiB image) goes as a
 //! sequence of messages. A receiver holds at most one batch of ciphertext (about 512 KiB) plus
-//! the message being received, and it reserves memory for a message only as its authenticated
-//! frames arrive (1 MiB ahead at most), so a hostile peer cannot make it allocate more.
+//! the message being received, for which it reserves memory only as authenticated frames arrive
+//! (at most 1 MiB or twice what has arrived, and never more than the announced length). A peer
+//! without the key gets no allocation beyond one 64 KiB frame; a peer with it, no more than
+//! [`MAX_MESSAGE`].
 
 #![forbid(unsafe_code)]
 

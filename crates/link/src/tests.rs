@@ -126,7 +126,8 @@ fn frames_of_random_bytes_never_yield_a_message() {
 #[test]
 fn a_write_timeout_inside_a_message_breaks_the_sending_half() {
     let (mut a, _b) = pair();
-    a.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+    a.set_write_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     // Nobody reads, and one message is larger than both socket buffers together: its first
     // bytes go out, then the send times out.
     let big = vec![3u8; 64 << 20];
