@@ -24,6 +24,9 @@ struct Args {
     change_every: f64,
     loss: f64,
     rumour_tx: Option<u8>,
+    pulled_tx: Option<u8>,
+    sync_ms: Option<u64>,
+    swim_gossip_ms: Option<u64>,
 }
 
 fn parse() -> Args {
@@ -34,6 +37,9 @@ fn parse() -> Args {
         change_every: 30.0,
         loss: 0.0,
         rumour_tx: None,
+        pulled_tx: None,
+        sync_ms: None,
+        swim_gossip_ms: None,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut it = argv.iter();
@@ -46,6 +52,11 @@ fn parse() -> Args {
             "--change-every" => a.change_every = v.parse().expect("--change-every SECONDS"),
             "--loss" => a.loss = v.parse().expect("--loss FRACTION"),
             "--rumour-tx" => a.rumour_tx = Some(v.parse().expect("--rumour-tx N")),
+            "--pulled-tx" => a.pulled_tx = Some(v.parse().expect("--pulled-tx N")),
+            "--swim-gossip-ms" => {
+                a.swim_gossip_ms = Some(v.parse().expect("--swim-gossip-ms MILLISECONDS"))
+            }
+            "--sync-ms" => a.sync_ms = Some(v.parse().expect("--sync-ms MILLISECONDS")),
             other => {
                 panic!("unknown flag {other}; flags: --nodes --seed --steady --change-every --loss --rumour-tx")
             }
@@ -58,28 +69,60 @@ fn totals(sim: &Simulator) -> Vec<NodeStats> {
     (0..sim.len()).map(|i| sim.total_stats(i)).collect()
 }
 
-/// Per-node rates between two snapshots over `secs`: (mean, max) bytes sent
-/// + received, and (mean, max) datagrams received.
-fn rates(a: &[NodeStats], b: &[NodeStats], secs: f64) -> (f64, f64, f64, f64, f64) {
+/// Per-node rates between two snapshots.
+struct Rates {
+    sent: f64,
+    sent_max: f64,
+    membership: f64,
+    rumours: f64,
+    both: f64,
+    dgrams: f64,
+    dgrams_max: f64,
+    vectors: f64,
+    vectors_max: f64,
+}
+
+fn rates(a: &[NodeStats], b: &[NodeStats], secs: f64) -> Rates {
     let n = a.len() as f64;
-    let mut bytes = Vec::new();
-    let mut sent = Vec::new();
-    let mut dgrams = Vec::new();
-    for (x, y) in a.iter().zip(b) {
-        sent.push((y.bytes_sent - x.bytes_sent) as f64 / secs);
-        bytes.push(
-            ((y.bytes_sent - x.bytes_sent) + (y.bytes_received - x.bytes_received)) as f64 / secs,
-        );
-        dgrams.push((y.datagrams_received - x.datagrams_received) as f64 / secs);
-    }
+    let per = |f: fn(&NodeStats) -> u64| -> Vec<f64> {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (f(y) - f(x)) as f64 / secs)
+            .collect()
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / n;
     let max = |v: &[f64]| v.iter().cloned().fold(0.0, f64::max);
-    (
-        sent.iter().sum::<f64>() / n,
-        max(&sent),
-        bytes.iter().sum::<f64>() / n,
-        dgrams.iter().sum::<f64>() / n,
-        max(&dgrams),
-    )
+    let sent = per(|s| s.bytes_sent);
+    let received = per(|s| s.bytes_received);
+    let dgrams = per(|s| s.datagrams_received);
+    let vectors = per(|s| s.vectors_received);
+    Rates {
+        sent: mean(&sent),
+        sent_max: max(&sent),
+        membership: mean(&per(|s| s.membership_bytes_sent)),
+        rumours: mean(&per(|s| s.rumour_bytes_sent)),
+        both: mean(&sent) + mean(&received),
+        dgrams: mean(&dgrams),
+        dgrams_max: max(&dgrams),
+        vectors: mean(&vectors),
+        vectors_max: max(&vectors),
+    }
+}
+
+fn print_rates(what: &str, r: &Rates) {
+    println!(
+        "{what} traffic per node: sent {:.0} B/s (busiest node {:.0}; membership {:.0}, rumours {:.0}, pulls {:.0}), sent+received {:.0} B/s",
+        r.sent,
+        r.sent_max,
+        r.membership,
+        r.rumours,
+        r.sent - r.membership - r.rumours,
+        r.both
+    );
+    println!(
+        "{what} work per node: datagrams received {:.1}/s (busiest {:.1}), load vectors decoded {:.0}/s (busiest {:.0})",
+        r.dgrams, r.dgrams_max, r.vectors, r.vectors_max
+    );
 }
 
 fn main() {
@@ -97,6 +140,13 @@ fn main() {
     let config = |i: usize| {
         let mut c = Simulator::default_node_config(i, n);
         c.rumour_transmissions = args.rumour_tx.or(c.rumour_transmissions);
+        c.pulled_rumour_transmissions = args.pulled_tx.unwrap_or(c.pulled_rumour_transmissions);
+        if let Some(ms) = args.swim_gossip_ms {
+            c.swim_gossip_interval = Duration::from_millis(ms);
+        }
+        if let Some(ms) = args.sync_ms {
+            c.sync_interval = Duration::from_millis(ms);
+        }
         c
     };
     for i in 0..n {
@@ -142,7 +192,7 @@ fn main() {
     }
     let t1 = sim.now().as_secs_f64();
     let s1 = totals(&sim);
-    let (sent, sent_max, both, dg, dg_max) = rates(&s0, &s1, t1);
+    let r = rates(&s0, &s1, t1);
     match (members_at, converged_at) {
         (Some(m), Some(c)) => println!(
             "cold start: all members alive everywhere at {:.2} s; every load known everywhere at {:.2} s ({} gossip rounds)",
@@ -150,7 +200,7 @@ fn main() {
         ),
         _ => println!("cold start: did NOT converge within 600 s"),
     }
-    println!("cold start traffic per node: sent {sent:.0} B/s (max {sent_max:.0}), sent+received {both:.0} B/s, datagrams received {dg:.1}/s (max {dg_max:.1})");
+    print_rates("cold start", &r);
 
     // Phase 2: steady state with load changes.
     sim.run_for(Duration::from_secs(35));
@@ -161,6 +211,7 @@ fn main() {
     let mut tagged: Vec<(usize, u32, Duration)> = Vec::new();
     let mut delays: Vec<f64> = Vec::new();
     let mut tag = 0u32;
+    let mut sampled = 0usize;
     while sim.now() < t2 + Duration::from_secs(args.steady) {
         for i in 0..n {
             if rng.random_bool(p) {
@@ -177,8 +228,11 @@ fn main() {
                 let addr = sim.slot(i).addr;
                 let own = sim.node(i).unwrap().load_of(&addr).unwrap();
                 // Track every 7th change that was published at once.
-                if tagged.len() < 400 && tag.is_multiple_of(7) && own.load.load == load {
-                    tagged.push((i, own.version, sim.now()));
+                if tag.is_multiple_of(7) {
+                    sampled += 1;
+                    if own.load.load == load && tagged.len() < 400 {
+                        tagged.push((i, own.version, sim.now()));
+                    }
                 }
             }
         }
@@ -189,8 +243,8 @@ fn main() {
             let reached = (0..n).all(|j| {
                 sim.node(j)
                     .unwrap()
-                    .load_of(&addr)
-                    .is_some_and(|v| v.version >= version)
+                    .load_version_of(&addr)
+                    .is_some_and(|(_, v)| v >= version)
             });
             if reached {
                 delays.push((now - at).as_secs_f64());
@@ -202,7 +256,7 @@ fn main() {
     let t3 = sim.now();
     let s3 = totals(&sim);
     let secs = (t3 - t2).as_secs_f64();
-    let (sent, sent_max, both, dg, dg_max) = rates(&s2, &s3, secs);
+    let r = rates(&s2, &s3, secs);
     delays.sort_by(f64::total_cmp);
     let pct = |q: f64| {
         delays
@@ -210,8 +264,13 @@ fn main() {
             .copied()
             .unwrap_or(f64::NAN)
     };
-    println!("steady state ({:.0} s, one significant change per node every {} s): sent {sent:.0} B/s per node (max {sent_max:.0}), sent+received {both:.0} B/s, datagrams received {dg:.1}/s per node (max {dg_max:.1})", secs, args.change_every);
-    println!("change propagation to every node ({} samples, 0.5 s resolution, {} still travelling at the end): median {:.2} s, p90 {:.2} s, p99 {:.2} s, max {:.2} s",
+    println!(
+        "steady state ({:.0} s, one significant load change per node every {} s on average)",
+        secs, args.change_every
+    );
+    print_rates("steady", &r);
+    println!("changes sampled {sampled}, of which published at once {} (the rest wait for the publication interval)", delays.len() + unfinished);
+    println!("published change reaches every node ({} samples, 0.5 s resolution, {} still travelling at the end): median {:.2} s, p90 {:.2} s, p99 {:.2} s, max {:.2} s",
         delays.len(), unfinished, pct(0.5), pct(0.9), pct(0.99), pct(1.0));
 
     // Phase 3: failure detection.

@@ -28,6 +28,14 @@ pub struct ClusterConfig {
     /// How many times each node forwards a fresh load vector
     /// (`None`: ceil(ln(expected_size)) + 1).
     pub rumour_transmissions: Option<u8>,
+    /// How often foca pushes pending membership updates to
+    /// `swim_gossip_fanout` members, besides piggybacking them on probes.
+    pub swim_gossip_interval: Duration,
+    /// See `swim_gossip_interval`.
+    pub swim_gossip_fanout: usize,
+    /// How many times a node forwards a vector that was news to it but came
+    /// in answer to a pull (it is old news where it came from).
+    pub pulled_rumour_transmissions: u8,
     /// Publish the local vector about this often even if nothing changed
     /// (jittered by ±25 %).
     pub refresh_interval: Duration,
@@ -73,11 +81,14 @@ impl ClusterConfig {
             gossip_interval: Duration::from_millis(200),
             gossip_fanout: 3,
             rumour_transmissions: None,
+            pulled_rumour_transmissions: 2,
+            swim_gossip_interval: Duration::from_millis(200),
+            swim_gossip_fanout: 3,
             refresh_interval: Duration::from_secs(300),
             min_publish_interval: Duration::from_secs(1),
             rumour_budget: 6000,
             thresholds: ChangeThresholds::default(),
-            sync_interval: Duration::from_secs(3),
+            sync_interval: Duration::from_secs(1),
             recent_pull_interval: Duration::from_secs(2),
             recent_window: Duration::from_secs(4),
             anti_entropy_interval: Duration::from_secs(120),

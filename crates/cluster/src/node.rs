@@ -153,6 +153,12 @@ impl ClusterNode {
         swim_config.max_packet_size = NonZeroUsize::new(config.max_datagram - SEAL_OVERHEAD - 1)
             .expect("max_datagram checked above");
         swim_config.remove_down_after = Some(config.forget_down_after);
+        swim_config.periodic_gossip = NonZeroUsize::new(config.swim_gossip_fanout)
+            .filter(|_| !config.swim_gossip_interval.is_zero())
+            .map(|num_members| foca::PeriodicParams {
+                frequency: config.swim_gossip_interval,
+                num_members,
+            });
         let suspect_timeout = swim_config.suspect_to_down_after;
         let swim_rng = StdRng::seed_from_u64(rng.next_u64());
         let id = SwimId::of(NodeId::new(config.addr, config.generation), &book);
@@ -325,14 +331,15 @@ impl ClusterNode {
                 res.map_err(|e| ClusterError::Membership(e.to_string()))
             }
             Message::LoadGossip { vectors, .. } => {
-                self.merge_vectors(vectors);
+                self.merge_vectors(vectors, self.config.rumour_tx());
                 Ok(())
             }
             Message::SyncReply { vectors, .. } => {
                 // News to this node is likely news to others nearby: rumour
-                // it on (measured: without this a 300-node cold start takes
-                // 28 s instead of 7 s, and more bytes, because more pulls).
-                self.merge_vectors(vectors);
+                // it on, but only a few times: pulled vectors are old news
+                // to the answerer's neighbourhood, and in a cold start every
+                // node pulls (docs/CLUSTER.md).
+                self.merge_vectors(vectors, self.config.pulled_rumour_transmissions);
                 Ok(())
             }
             Message::Want { sender, addrs } => {
@@ -628,8 +635,14 @@ impl ClusterNode {
         let sealed = self
             .sealer
             .seal(DatagramKind::Cluster, &msg.encode(), &mut self.rng);
+        let len = sealed.len() as u64;
         self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += sealed.len() as u64;
+        self.stats.bytes_sent += len;
+        match msg {
+            Message::Membership(_) => self.stats.membership_bytes_sent += len,
+            Message::LoadGossip { .. } => self.stats.rumour_bytes_sent += len,
+            _ => {}
+        }
         self.outgoing.push((to, sealed));
     }
 

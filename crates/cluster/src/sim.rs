@@ -359,6 +359,8 @@ impl Simulator {
 fn add_stats(a: &mut NodeStats, b: NodeStats) {
     a.datagrams_sent += b.datagrams_sent;
     a.bytes_sent += b.bytes_sent;
+    a.membership_bytes_sent += b.membership_bytes_sent;
+    a.rumour_bytes_sent += b.rumour_bytes_sent;
     a.datagrams_received += b.datagrams_received;
     a.bytes_received += b.bytes_received;
     a.rejected += b.rejected;

@@ -92,6 +92,10 @@ pub struct NodeStats {
     pub datagrams_sent: u64,
     /// Bytes sent (sealed, as on the wire).
     pub bytes_sent: u64,
+    /// Of those, SWIM membership datagrams (probes, acks, updates).
+    pub membership_bytes_sent: u64,
+    /// Of those, pushed load rumours.
+    pub rumour_bytes_sent: u64,
     /// Datagrams received.
     pub datagrams_received: u64,
     /// Bytes received.

@@ -64,8 +64,7 @@ impl ClusterNode {
         }
     }
 
-    pub(super) fn merge_vectors(&mut self, vectors: Vec<LoadVector>) {
-        let tx = self.config.rumour_tx();
+    pub(super) fn merge_vectors(&mut self, vectors: Vec<LoadVector>, tx: u8) {
         let me = self.config.addr;
         let mut introduce = Vec::new();
         for v in vectors {
