@@ -138,7 +138,7 @@ impl LoadTable {
             mem_total: mib(l.mem_total),
             cpus: l.cpus,
             guests: l.guests,
-            flags: u8::from(l.accepting) * ACCEPTING | u8::from(v.leaving) * LEAVING,
+            flags: (u8::from(l.accepting) * ACCEPTING) | (u8::from(v.leaving) * LEAVING),
             hot: rumour_tx,
         });
         if !was_hot && rumour_tx > 0 {
