@@ -21,6 +21,7 @@ use wend_proto::{
 };
 
 use crate::error::DaemonError;
+use crate::migrate::Manager;
 use crate::peer::Query;
 
 /// Connections served at once; more are told the daemon is busy.
@@ -86,6 +87,7 @@ pub async fn serve(
     path: PathBuf,
     info: Arc<ServerInfo>,
     queries: mpsc::Sender<Query>,
+    manager: Arc<Manager>,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -110,6 +112,7 @@ pub async fn serve(
         let conn = Connection {
             info: info.clone(),
             queries: queries.clone(),
+            manager: manager.clone(),
             shutdown: shutdown.clone(),
         };
         tracker.spawn(async move {
@@ -136,6 +139,7 @@ async fn refuse_busy(mut stream: UnixStream) {
 struct Connection {
     info: Arc<ServerInfo>,
     queries: mpsc::Sender<Query>,
+    manager: Arc<Manager>,
     shutdown: CancellationToken,
 }
 
@@ -211,6 +215,25 @@ impl Connection {
                 }),
                 None => stopping(),
             },
+            Request::Manage(m) => match self.manager.manage(&m, caller) {
+                Ok(()) => Response::Managed,
+                Err(e) => Response::Error(e),
+            },
+            Request::Ps => {
+                let mgr = self.manager.clone();
+                match tokio::task::spawn_blocking(move || mgr.ps(caller)).await {
+                    Ok(rows) => Response::Procs(rows),
+                    Err(_) => internal(),
+                }
+            }
+            Request::Migrate(m) => {
+                let mgr = self.manager.clone();
+                match tokio::task::spawn_blocking(move || mgr.migrate(&m, caller)).await {
+                    Ok(Ok(r)) => Response::Migrated(r),
+                    Ok(Err(e)) => Response::Error(e),
+                    Err(_) => internal(),
+                }
+            }
         }
     }
 
@@ -219,6 +242,13 @@ impl Connection {
         self.queries.send(make(tx)).await.ok()?;
         rx.await.ok()
     }
+}
+
+fn internal() -> Response {
+    Response::Error(ApiError::new(
+        ErrorCode::Internal,
+        "the daemon failed while handling the request; see its log",
+    ))
 }
 
 fn stopping() -> Response {

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use thiserror::Error;
 use wend_proto::{
-    ApiError, DaemonStatus, FrameDecoder, FrameError, MessageError, NodeInfo, Request, Response,
-    MAX_PAYLOAD,
+    ApiError, DaemonStatus, Destination, FrameDecoder, FrameError, ManageRequest, MessageError,
+    MigrateReport, MigrateRequest, NodeInfo, ProcInfo, Request, Response, MAX_PAYLOAD,
 };
 
 /// How long a reply may take.
 pub const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a migration may take (a large process over a slow link).
+pub const MIGRATE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Why a request to the daemon failed.
 #[derive(Debug, Error)]
@@ -117,6 +119,37 @@ impl Client {
             Response::Status(s) => Ok(s),
             Response::Error(e) => Err(ClientError::Daemon(e)),
             _ => Err(ClientError::Unexpected { asked: "status" }),
+        }
+    }
+
+    /// Ask the daemon to manage `pid` (`wend run`).
+    pub fn manage(&mut self, pid: i32, lock: bool) -> Result<(), ClientError> {
+        match self.request(&Request::Manage(ManageRequest { pid, lock }))? {
+            Response::Managed => Ok(()),
+            Response::Error(e) => Err(ClientError::Daemon(e)),
+            _ => Err(ClientError::Unexpected { asked: "manage" }),
+        }
+    }
+
+    /// Move `pid` now; the reply comes once it runs at its destination (up to
+    /// [`MIGRATE_TIMEOUT`]).
+    pub fn migrate(&mut self, pid: i32, to: Destination) -> Result<MigrateReport, ClientError> {
+        let _ = self.stream.set_read_timeout(Some(MIGRATE_TIMEOUT));
+        let r = self.request(&Request::Migrate(MigrateRequest { pid, to }));
+        let _ = self.stream.set_read_timeout(Some(REPLY_TIMEOUT));
+        match r? {
+            Response::Migrated(m) => Ok(m),
+            Response::Error(e) => Err(ClientError::Daemon(e)),
+            _ => Err(ClientError::Unexpected { asked: "migrate" }),
+        }
+    }
+
+    /// The processes the daemon manages or hosts, as far as the caller may see them.
+    pub fn ps(&mut self) -> Result<Vec<ProcInfo>, ClientError> {
+        match self.request(&Request::Ps)? {
+            Response::Procs(p) => Ok(p),
+            Response::Error(e) => Err(ClientError::Daemon(e)),
+            _ => Err(ClientError::Unexpected { asked: "ps" }),
         }
     }
 

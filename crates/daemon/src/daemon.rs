@@ -19,6 +19,7 @@ use crate::calibrate::calibrate;
 use crate::config::DaemonConfig;
 use crate::discovery::Discovery;
 use crate::error::DaemonError;
+use crate::migrate::{spawn_listener, Manager};
 use crate::peer::PeerLoop;
 use crate::probe::Probe;
 use crate::sampler::{self, NodeTraits};
@@ -38,6 +39,7 @@ pub struct Daemon {
     shutdown: CancellationToken,
     tracker: TaskTracker,
     sampler: Option<JoinHandle<()>>,
+    links: Option<JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -126,6 +128,15 @@ impl Daemon {
             shutdown: shutdown.clone(),
         };
         tracker.spawn(peer.run());
+        let manager = Manager::new(
+            config.name.clone(),
+            peer_addr,
+            *key.bytes(),
+            config.accept_guests,
+            qtx.clone(),
+        );
+        let links = spawn_listener(manager.clone(), bound, shutdown.clone())
+            .map_err(|error| DaemonError::BindPeer { addr: bound, error })?;
         let info = Arc::new(ServerInfo {
             name: config.name.clone(),
             listen: peer_addr.to_string(),
@@ -138,6 +149,7 @@ impl Daemon {
             config.api.clone(),
             info,
             qtx,
+            manager,
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -150,6 +162,7 @@ impl Daemon {
             shutdown,
             tracker,
             sampler: Some(sampler),
+            links: Some(links),
         })
     }
 
@@ -193,6 +206,9 @@ impl Daemon {
             .is_err()
         {
             tracing::warn!("some tasks did not stop in time");
+        }
+        if let Some(h) = self.links.take() {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
         if let Some(h) = self.sampler.take() {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;

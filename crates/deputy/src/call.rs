@@ -135,6 +135,10 @@ impl Outcome {
     /// The bytes home returns for `region` of a call whose result was `ret`, taken from `room`
     /// (what the region holds after the call).
     pub fn back_len(region: &Region, ret: i64) -> usize {
+        if ret < 0 {
+            // A failed call wrote nothing the guest may rely on.
+            return 0;
+        }
         match (region.dir, region.back) {
             (Dir::In, _) => 0,
             (_, Back::All) => region.len as usize,
@@ -196,6 +200,7 @@ mod tests {
     fn back_len_follows_the_result() {
         let mut r = region(1, Dir::Out, 100);
         assert_eq!(Outcome::back_len(&r, 5), 100);
+        assert_eq!(Outcome::back_len(&r, -14), 0);
         r.back = Back::UpToRet;
         assert_eq!(Outcome::back_len(&r, 5), 5);
         assert_eq!(Outcome::back_len(&r, -14), 0);

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::frame::{Frame, API_VERSION};
 use crate::kind;
+use crate::procs::{ManageRequest, MigrateReport, MigrateRequest, ProcInfo};
 use crate::types::{DaemonStatus, NodeInfo};
 
 /// What a client asks.
@@ -17,6 +18,12 @@ pub enum Request {
     Nodes,
     /// This daemon's own status.
     Status,
+    /// Manage a process (`wend run`).
+    Manage(ManageRequest),
+    /// Move a process now; the reply comes when it runs at its destination.
+    Migrate(MigrateRequest),
+    /// The processes this node manages as home, and the guests it runs.
+    Ps,
 }
 
 /// What the daemon answers.
@@ -26,6 +33,12 @@ pub enum Response {
     Nodes(Vec<NodeInfo>),
     /// Reply to [`Request::Status`].
     Status(DaemonStatus),
+    /// Reply to [`Request::Manage`].
+    Managed,
+    /// Reply to [`Request::Migrate`].
+    Migrated(MigrateReport),
+    /// Reply to [`Request::Ps`].
+    Procs(Vec<ProcInfo>),
     /// The request failed.
     Error(ApiError),
 }
@@ -44,6 +57,12 @@ pub enum ErrorCode {
     Unavailable,
     /// The daemon failed while handling the request.
     Internal,
+    /// No such process (or not one this daemon manages).
+    NoSuchProcess,
+    /// The process has reasons to stay where it is.
+    Stay,
+    /// The destination refused, failed or is unknown; the process runs where it was.
+    MigrationFailed,
 }
 
 /// An error reply: a code and a message for a person.
@@ -128,6 +147,9 @@ impl Request {
         match self {
             Request::Nodes => Frame::new(kind::NODES, Vec::new()),
             Request::Status => Frame::new(kind::STATUS, Vec::new()),
+            Request::Manage(m) => Frame::new(kind::MANAGE, json(m)),
+            Request::Migrate(m) => Frame::new(kind::MIGRATE, json(m)),
+            Request::Ps => Frame::new(kind::PS, Vec::new()),
         }
     }
 
@@ -137,6 +159,9 @@ impl Request {
         match frame.kind {
             kind::NODES => Ok(Request::Nodes),
             kind::STATUS => Ok(Request::Status),
+            kind::MANAGE => parse(frame).map(Request::Manage),
+            kind::MIGRATE => parse(frame).map(Request::Migrate),
+            kind::PS => Ok(Request::Ps),
             other => Err(MessageError::UnknownKind(other)),
         }
     }
@@ -148,6 +173,9 @@ impl Response {
         match self {
             Response::Nodes(nodes) => Frame::new(kind::NODES_REPLY, json(nodes)),
             Response::Status(status) => Frame::new(kind::STATUS_REPLY, json(status)),
+            Response::Managed => Frame::new(kind::MANAGE_REPLY, Vec::new()),
+            Response::Migrated(r) => Frame::new(kind::MIGRATE_REPLY, json(r)),
+            Response::Procs(p) => Frame::new(kind::PS_REPLY, json(p)),
             Response::Error(err) => Frame::new(kind::ERROR, json(err)),
         }
     }
@@ -162,6 +190,9 @@ impl Response {
         match frame.kind {
             kind::NODES_REPLY => parse(frame).map(Response::Nodes),
             kind::STATUS_REPLY => parse(frame).map(Response::Status),
+            kind::MANAGE_REPLY => Ok(Response::Managed),
+            kind::MIGRATE_REPLY => parse(frame).map(Response::Migrated),
+            kind::PS_REPLY => parse(frame).map(Response::Procs),
             other => Err(MessageError::UnknownKind(other)),
         }
     }
@@ -191,7 +222,20 @@ mod tests {
 
     #[test]
     fn requests_round_trip() {
-        for req in [Request::Nodes, Request::Status] {
+        for req in [
+            Request::Nodes,
+            Request::Status,
+            Request::Ps,
+            Request::Manage(ManageRequest { pid: 7, lock: true }),
+            Request::Migrate(MigrateRequest {
+                pid: 7,
+                to: crate::Destination::Node("node2".into()),
+            }),
+            Request::Migrate(MigrateRequest {
+                pid: 7,
+                to: crate::Destination::Home,
+            }),
+        ] {
             assert_eq!(Request::from_frame(&req.to_frame()).unwrap(), req);
         }
     }
@@ -218,6 +262,26 @@ mod tests {
             Response::Nodes(vec![node(), node()]),
             Response::Status(status),
             Response::Error(ApiError::new(ErrorCode::BadRequest, "no")),
+            Response::Managed,
+            Response::Migrated(MigrateReport {
+                pid: 9,
+                now_on: "node2".into(),
+                frozen_ms: 12.5,
+                total_ms: 40.0,
+                image_bytes: 1 << 20,
+            }),
+            Response::Procs(vec![ProcInfo {
+                pid: 9,
+                home: "node1".into(),
+                cmd: "xz -9".into(),
+                where_: "node2".into(),
+                state: crate::ProcState::Remote,
+                cpu_secs: 1.5,
+                migrations: 1,
+                locked: false,
+                stay_reasons: vec![],
+                local_pid: None,
+            }]),
         ] {
             assert_eq!(Response::from_frame(&resp.to_frame()).unwrap(), resp);
         }

@@ -20,10 +20,12 @@
 
 pub mod api;
 pub mod frame;
+mod procs;
 mod types;
 
 pub use api::{ApiError, ErrorCode, MessageError, Request, Response};
 pub use frame::{Frame, FrameDecoder, FrameError, API_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD};
+pub use procs::{Destination, ManageRequest, MigrateReport, MigrateRequest, ProcInfo, ProcState};
 pub use types::{Caller, DaemonStatus, NodeInfo, NodeState};
 
 /// Message kinds, one byte in the frame header. Requests are below 0x80, replies at or above.
@@ -32,11 +34,23 @@ pub mod kind {
     pub const NODES: u8 = 0x01;
     /// Request: this daemon's own status.
     pub const STATUS: u8 = 0x02;
-    // 0x10..=0x3f are reserved for process requests (issue 4: run, migrate, ps, ...).
+    /// Request: manage a process (`wend run`'s child).
+    pub const MANAGE: u8 = 0x10;
+    /// Request: move a process now.
+    pub const MIGRATE: u8 = 0x11;
+    /// Request: the processes this node manages or hosts.
+    pub const PS: u8 = 0x12;
+    // 0x13..=0x3f are reserved for more process requests (lock, block, expel, bring, ...).
     /// Reply to [`NODES`].
     pub const NODES_REPLY: u8 = 0x81;
     /// Reply to [`STATUS`].
     pub const STATUS_REPLY: u8 = 0x82;
+    /// Reply to [`MANAGE`].
+    pub const MANAGE_REPLY: u8 = 0x90;
+    /// Reply to [`MIGRATE`].
+    pub const MIGRATE_REPLY: u8 = 0x91;
+    /// Reply to [`PS`].
+    pub const PS_REPLY: u8 = 0x92;
     /// Reply: the request failed; the payload is an [`crate::ApiError`]. Stable across versions.
     pub const ERROR: u8 = 0xff;
 }

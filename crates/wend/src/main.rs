@@ -34,6 +34,12 @@ enum Command {
     Keygen(cmd::keygen::Args),
     /// Show the nodes of the cluster.
     Nodes(cmd::nodes::Args),
+    /// Start a command as a migratable process; exit as it does.
+    Run(cmd::run::Args),
+    /// Move a process now: to a node, or home.
+    Migrate(cmd::migrate::Args),
+    /// The processes this node manages, and the guests it runs.
+    Ps(cmd::ps::Args),
     /// Live monitor of the cluster.
     Top(cmd::top::Args),
     /// A local multi-node lab cluster on this machine.
@@ -57,6 +63,9 @@ fn main() -> ExitCode {
         Command::Daemon(a) => cmd::daemon::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Nodes(a) => cmd::nodes::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Migrate(a) => cmd::migrate::run(a),
+        Command::Ps(a) => cmd::ps::run(a),
         Command::Top(a) => cmd::top::run(a),
         Command::Lab(c) => cmd::lab::run(c),
     };

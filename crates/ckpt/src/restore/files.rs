@@ -15,8 +15,8 @@ use wend_sys::stub::{StubFd, StubPlan};
 
 use crate::error::CkptError;
 
-/// Check that every file the image needs is there and unchanged.
-pub(crate) fn verify(image: &ProcessImage) -> Result<(), CkptError> {
+/// Check that the executable and every mapped file are there and unchanged.
+pub(crate) fn verify_mappings(image: &ProcessImage) -> Result<(), CkptError> {
     if std::fs::metadata(&image.exe).is_err() {
         return Err(CkptError::MissingFile {
             path: image.exe.clone(),
@@ -45,6 +45,11 @@ pub(crate) fn verify(image: &ProcessImage) -> Result<(), CkptError> {
             });
         }
     }
+    Ok(())
+}
+
+/// Check that every file the image had open is there.
+pub(crate) fn verify_descriptors(image: &ProcessImage) -> Result<(), CkptError> {
     for d in &image.files.descriptions {
         if let FileKind::Path { path, .. } = &d.kind {
             if std::fs::symlink_metadata(path).is_err() {

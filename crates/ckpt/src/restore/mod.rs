@@ -19,6 +19,9 @@ use memory::Pending;
 #[derive(Debug, Clone, Default)]
 pub struct RestoreOptions {
     pub progress: Progress,
+    /// Rebuild a migration guest: no descriptors (they stay home with the deputy, which runs
+    /// every call on them), cwd `/`, and the image's descriptor list is not checked.
+    pub guest: bool,
 }
 
 /// A rebuilt process, still stopped under ptrace: nothing of it has run yet. Dropping it kills
@@ -95,12 +98,24 @@ pub fn restore<R: Read + Send>(
 ) -> Result<Restored, CkptError> {
     let image: ProcessImage = reader.read_meta()?;
     check_image(&image)?;
-    files::verify(&image)?;
-    let mut intake = files::Intake::new(&image)?;
-    let first = read_blobs(&mut reader, Some(&mut intake))?;
-    let (sources, plan) = intake.prepare(&image)?;
-    let stopped = stub::spawn(&plan).map_err(|e| CkptError::sys(0, e))?;
-    drop(sources);
+    files::verify_mappings(&image)?;
+    let (stopped, first) = if opts.guest {
+        let first = read_blobs(&mut reader, None)?;
+        let plan = stub::StubPlan {
+            fds: Vec::new(),
+            cwd: c"/".into(),
+            umask: image.umask,
+        };
+        (stub::spawn(&plan).map_err(|e| CkptError::sys(0, e))?, first)
+    } else {
+        files::verify_descriptors(&image)?;
+        let mut intake = files::Intake::new(&image)?;
+        let first = read_blobs(&mut reader, Some(&mut intake))?;
+        let (sources, plan) = intake.prepare(&image)?;
+        let stopped = stub::spawn(&plan).map_err(|e| CkptError::sys(0, e))?;
+        drop(sources);
+        (stopped, first)
+    };
     let stopped = rebuild(stopped, &image, first, &mut reader, opts)?;
     Ok(Restored { stopped, image })
 }
@@ -117,7 +132,7 @@ pub fn restore_into<R: Read + Send>(
 ) -> Result<Stopped, CkptError> {
     target.set_drop_action(wend_sys::DropAction::Kill);
     check_image(image)?;
-    files::verify(image)?;
+    files::verify_mappings(image)?;
     let first = read_blobs(reader, None)?;
     rebuild(target, image, first, reader, opts)
 }

@@ -6,8 +6,11 @@ pub mod daemon;
 pub mod image;
 pub mod keygen;
 pub mod lab;
+pub mod migrate;
 pub mod nodes;
+pub mod ps;
 pub mod restore;
+pub mod run;
 pub mod top;
 
 /// The exit status for a failed command: 3 when a process was refused for its stay reasons,
@@ -37,6 +40,17 @@ pub fn exit_code_for(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<wend_daemon::ConfigError>() {
             return 2;
+        }
+        if let Some(wend_daemon::client::ClientError::Daemon(e)) =
+            cause.downcast_ref::<wend_daemon::client::ClientError>()
+        {
+            match e.code {
+                wend_proto::ErrorCode::Stay => return 3,
+                wend_proto::ErrorCode::NoSuchProcess | wend_proto::ErrorCode::PermissionDenied => {
+                    return 2
+                }
+                _ => {}
+            }
         }
     }
     1

@@ -20,6 +20,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     wend_ckpt::forward::block_forwarded()?;
     let opts = RestoreOptions {
         progress: Progress::bar_if_terminal("restore"),
+        guest: false,
     };
     let restored = wend_ckpt::restore_file(&args.file, &opts)
         .with_context(|| format!("restore of {} failed", args.file.display()))?;

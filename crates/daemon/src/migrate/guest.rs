@@ -1,0 +1,577 @@
+//! The remote side: take a process offered by another node, rebuild it as a sandboxed guest
+//! (no descriptors, uid 65534, no capabilities, a seccomp filter that sends every call it may
+//! not make here to the daemon), run it, serve its intercepted calls by forwarding them home,
+//! deliver the signals home sends, report its end, and give it back when asked.
+//!
+//! One thread per guest: it forked the guest (so the guest dies with it, PR_SET_PDEATHSIG) and
+//! is its tracer whenever it is frozen.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use wend_ckpt::{CheckpointOptions, Frozen, RestoreOptions, Restored, StayPath};
+use wend_deputy::marshal::{self, Context, Decision, GuestMem, Prepared};
+use wend_image::{ImageReader, ImageWriter, WriteOptions};
+use wend_link::Link;
+use wend_sys::seccomp;
+
+use super::stream::{LinkSink, LinkSource};
+use super::wire::{Dest, Msg, Offer, PEER_VERSION};
+use super::{Manager, LINK_SILENCE, PING_EVERY, STEP_TIMEOUT};
+
+/// The uid and gid a guest runs as here: nobody. It needs no rights on this node; every call
+/// that could use one goes home.
+const NOBODY: u64 = 65534;
+
+fn recv_msg(link: &mut Link) -> Result<Msg, String> {
+    let bytes = link.recv().map_err(|e| e.to_string())?;
+    Msg::decode(&bytes).map_err(|e| e.to_string())
+}
+
+fn send(link: &mut Link, m: &Msg) -> Result<(), String> {
+    link.send(&m.encode()).map_err(|e| e.to_string())
+}
+
+/// A guest's memory, through process_vm_readv/writev.
+struct Vm(i32);
+
+impl GuestMem for Vm {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let n = wend_sys::mem::read_vm(self.0, buf, &[(addr, buf.len())])
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        if n == buf.len() {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(libc::EFAULT))
+        }
+    }
+    fn write(&self, addr: u64, data: &[u8]) -> std::io::Result<()> {
+        wend_sys::mem::write_vm(self.0, addr, data)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
+
+/// Serve a link whose first message was `offer` (called on a thread of its own).
+pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
+    let who = format!("{}:{}", offer.home.node, offer.home.pid);
+    if offer.version != PEER_VERSION {
+        let _ = send(
+            &mut link,
+            &Msg::Refuse {
+                reason: format!(
+                    "peer protocol {} here, {} there: run the same wend version",
+                    PEER_VERSION, offer.version
+                ),
+            },
+        );
+        return;
+    }
+    if !mgr.accepting {
+        let _ = send(
+            &mut link,
+            &Msg::Refuse {
+                reason: format!("{} does not accept guests", mgr.node),
+            },
+        );
+        return;
+    }
+    if send(&mut link, &Msg::Accept).is_err() {
+        return;
+    }
+    let (restored, listener) = match rebuild(&mut link) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(process = %who, "could not rebuild a guest: {e}");
+            let _ = send(&mut link, &Msg::Failed { reason: e });
+            return;
+        }
+    };
+    // Until Go, the sender's copy is the process: this one must not run.
+    let home_link = if offer.from_home {
+        if send(&mut link, &Msg::Ready).is_err() {
+            return;
+        }
+        match recv_msg(&mut link) {
+            Ok(Msg::Go) => link,
+            _ => {
+                tracing::info!(process = %who, "sender withdrew; guest discarded");
+                return;
+            }
+        }
+    } else {
+        match attach(&mgr, &offer) {
+            Ok(hl) => {
+                let _ = send(&mut link, &Msg::Ready);
+                hl
+            }
+            Err(e) => {
+                tracing::warn!(process = %who, "home did not take this node: {e}");
+                let _ = send(&mut link, &Msg::Failed { reason: e });
+                return;
+            }
+        }
+    };
+    let local = match restored.resume() {
+        Ok(pid) => pid,
+        Err(e) => {
+            tracing::error!(process = %who, "guest did not start: {e}");
+            return;
+        }
+    };
+    tracing::info!(process = %who, local, "guest runs");
+    mgr.registry.add_guest(local, &offer);
+    let mut g = Guest {
+        mgr: mgr.clone(),
+        link: home_link,
+        listener,
+        local,
+        offer,
+        outstanding: None,
+        heard: Instant::now(),
+        said: Instant::now(),
+    };
+    g.run();
+    mgr.registry.drop_guest(local);
+}
+
+/// Read the image and rebuild it, sandboxed, not yet running.
+fn rebuild(link: &mut Link) -> Result<(Restored, OwnedFd), String> {
+    let _ = link.set_read_timeout(Some(STEP_TIMEOUT));
+    let mut src = LinkSource::new(link);
+    let reader = ImageReader::new(&mut src).map_err(|e| e.to_string())?;
+    let opts = RestoreOptions {
+        guest: true,
+        ..RestoreOptions::default()
+    };
+    let mut restored = wend_ckpt::restore(reader, &opts).map_err(|e| e.to_string())?;
+    src.drain().map_err(|e| e.to_string())?;
+    let listener = sandbox(&mut restored).map_err(|e| format!("sandboxing failed: {e}"))?;
+    let _ = link.set_read_timeout(None);
+    Ok((restored, listener))
+}
+
+/// Drop every right, arrange to die with this thread, install the filter.
+fn sandbox(r: &mut Restored) -> Result<OwnedFd, wend_sys::SysError> {
+    let st = r.stopped_mut();
+    st.syscall("setgroups", libc::SYS_setgroups, [0, 0, 0, 0, 0, 0])?;
+    st.syscall(
+        "setresgid",
+        libc::SYS_setresgid,
+        [NOBODY, NOBODY, NOBODY, 0, 0, 0],
+    )?;
+    st.syscall(
+        "setresuid",
+        libc::SYS_setresuid,
+        [NOBODY, NOBODY, NOBODY, 0, 0, 0],
+    )?;
+    // After the uid change (which clears it).
+    st.syscall(
+        "prctl(PR_SET_PDEATHSIG)",
+        libc::SYS_prctl,
+        [
+            libc::PR_SET_PDEATHSIG as u64,
+            libc::SIGKILL as u64,
+            0,
+            0,
+            0,
+            0,
+        ],
+    )?;
+    seccomp::install(st, &wend_deputy::filter::program())
+}
+
+/// Tell home this node runs its process now (a pass-on from another node).
+fn attach(mgr: &Manager, offer: &Offer) -> Result<Link, String> {
+    let mut hl =
+        Link::connect(offer.home.addr, &mgr.key, STEP_TIMEOUT).map_err(|e| e.to_string())?;
+    let _ = hl.set_read_timeout(Some(STEP_TIMEOUT));
+    send(
+        &mut hl,
+        &Msg::Attach {
+            version: PEER_VERSION,
+            home_pid: offer.home.pid,
+            token: offer.token,
+            node: mgr.node.clone(),
+        },
+    )?;
+    match recv_msg(&mut hl)? {
+        Msg::Go => {
+            let _ = hl.set_read_timeout(None);
+            Ok(hl)
+        }
+        Msg::Refuse { reason } => Err(reason),
+        other => Err(format!("home answered {}", other.name())),
+    }
+}
+
+struct Guest {
+    mgr: Arc<Manager>,
+    link: Link,
+    listener: OwnedFd,
+    local: i32,
+    offer: Offer,
+    /// The forwarded call whose answer is awaited.
+    outstanding: Option<(u64, Prepared)>,
+    heard: Instant,
+    said: Instant,
+}
+
+/// How a guest's stay here ended.
+enum End {
+    /// It exited or was killed; home was told.
+    Ended,
+    /// It went home or on to another node.
+    Left,
+    /// Home is gone: the guest was killed.
+    Orphaned(String),
+}
+
+fn poll3(a: BorrowedFd<'_>, b: BorrowedFd<'_>, wait: Duration) -> [bool; 2] {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [
+        PollFd::new(a, PollFlags::POLLIN),
+        PollFd::new(b, PollFlags::POLLIN),
+    ];
+    let ms = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+    if !matches!(poll(&mut fds, ms), Ok(n) if n > 0) {
+        return [false, false];
+    }
+    let r = |f: &PollFd<'_>| {
+        f.revents().is_some_and(|e| {
+            e.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        })
+    };
+    [r(&fds[0]), r(&fds[1])]
+}
+
+impl Guest {
+    fn ctx(&self) -> Context {
+        Context {
+            home_pid: self.offer.home.pid,
+        }
+    }
+
+    fn run(&mut self) {
+        let end = self.serve();
+        match end {
+            End::Ended | End::Left => {}
+            End::Orphaned(why) => {
+                tracing::warn!(local = self.local, "home is gone ({why}): guest killed");
+                self.kill_and_reap();
+            }
+        }
+    }
+
+    fn kill_and_reap(&self) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(self.local), nix::sys::signal::SIGKILL);
+        let _ = waitpid(Pid::from_raw(self.local), None);
+    }
+
+    fn send(&mut self, m: &Msg) -> Result<(), End> {
+        self.said = Instant::now();
+        send(&mut self.link, m).map_err(End::Orphaned)
+    }
+
+    fn serve(&mut self) -> End {
+        loop {
+            // Its end first: a dead guest's listener reports hang-up.
+            match waitpid(
+                Pid::from_raw(self.local),
+                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+            ) {
+                Ok(WaitStatus::Exited(_, code)) => {
+                    return self.send(&Msg::Exited { code }).err().unwrap_or(End::Ended)
+                }
+                Ok(WaitStatus::Signaled(_, sig, _)) => {
+                    return self
+                        .send(&Msg::Killed { signo: sig as i32 })
+                        .err()
+                        .unwrap_or(End::Ended)
+                }
+                Ok(_) => {}
+                Err(e) => return End::Orphaned(format!("guest vanished: {e}")),
+            }
+            let wait = if self.outstanding.is_some() {
+                Duration::from_millis(20)
+            } else {
+                Duration::from_millis(200)
+            };
+            let [notif, msg] = poll3(self.listener.as_fd(), self.link.as_fd(), wait);
+            if notif {
+                if let Err(end) = self.notification() {
+                    return end;
+                }
+            }
+            if msg {
+                match recv_msg(&mut self.link) {
+                    Ok(m) => {
+                        self.heard = Instant::now();
+                        if let Err(end) = self.message(m) {
+                            return end;
+                        }
+                    }
+                    Err(e) => return End::Orphaned(e),
+                }
+            }
+            if let Some((id, _)) = &self.outstanding {
+                let id = *id;
+                if !seccomp::id_valid(self.listener.as_fd(), id) {
+                    // A signal here ended the guest's wait: home stops the call.
+                    self.outstanding = None;
+                    if let Err(end) = self.send(&Msg::Cancel { id }) {
+                        return end;
+                    }
+                }
+            }
+            if self.said.elapsed() >= PING_EVERY {
+                let cpu_ns = (super::registry::cpu_secs(self.local) * 1e9) as u64;
+                if let Err(end) = self.send(&Msg::Ping { cpu_ns }) {
+                    return end;
+                }
+            }
+            if self.heard.elapsed() > LINK_SILENCE {
+                return End::Orphaned(format!("home said nothing for {LINK_SILENCE:?}"));
+            }
+        }
+    }
+
+    fn reply(&self, id: u64, ret: i64) {
+        let r = if ret < 0 {
+            seccomp::reply(self.listener.as_fd(), id, 0, (-ret) as i32)
+        } else {
+            seccomp::reply(self.listener.as_fd(), id, ret, 0)
+        };
+        if let Err(e) = r {
+            tracing::warn!(local = self.local, "answering the guest failed: {e}");
+        }
+    }
+
+    fn notification(&mut self) -> Result<(), End> {
+        let n = match seccomp::recv_timeout(self.listener.as_fd(), Some(Duration::ZERO)) {
+            Ok(seccomp::Wait::Notif(n)) => n,
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(local = self.local, "reading a notification failed: {e}");
+                return Ok(());
+            }
+        };
+        let mem = Vm(self.local);
+        match marshal::decide(n.nr, n.args, &self.ctx(), &mem) {
+            Decision::Continue => {
+                let _ = seccomp::reply_continue(self.listener.as_fd(), n.id);
+            }
+            Decision::Reply(v) => self.reply(n.id, v),
+            Decision::Deny { errno, why } => {
+                tracing::info!(local = self.local, nr = n.nr, "denied: {why}");
+                self.reply(n.id, -i64::from(errno));
+            }
+            Decision::SignalSelf { sig } => {
+                let r = nix::sys::signal::kill(
+                    Pid::from_raw(self.local),
+                    nix::sys::signal::Signal::try_from(sig).ok(),
+                );
+                self.reply(
+                    n.id,
+                    if r.is_ok() {
+                        0
+                    } else {
+                        -i64::from(libc::EINVAL)
+                    },
+                );
+            }
+            Decision::Forward(p) => {
+                let call = p.call.clone();
+                self.outstanding = Some((n.id, p));
+                self.send(&Msg::Syscall { id: n.id, call })?;
+            }
+            Decision::Barrier(why) => {
+                tracing::info!(local = self.local, nr = n.nr, "going home for {why}");
+                // The call is not answered: freezing the guest cuts its wait, and it is made
+                // again at home.
+                self.send(&Msg::Barrier {
+                    why: why.to_owned(),
+                })?;
+                return Err(self.go_home());
+            }
+        }
+        Ok(())
+    }
+
+    fn message(&mut self, m: Msg) -> Result<(), End> {
+        match m {
+            Msg::Result { id, outcome } => {
+                if let Some((oid, p)) = self.outstanding.take() {
+                    if oid == id {
+                        let ret = p
+                            .finish(&outcome, &Vm(self.local))
+                            .unwrap_or(-i64::from(libc::EFAULT));
+                        self.reply(id, ret);
+                    } else {
+                        self.outstanding = Some((oid, p));
+                    }
+                }
+            }
+            Msg::Interrupted { id } => {
+                // Home's call was cut by a signal (sent here just before). If the guest still
+                // waits (the signal is blocked or ignored here), the call is made again.
+                if let Some((oid, p)) = self.outstanding.take() {
+                    if oid == id && seccomp::id_valid(self.listener.as_fd(), id) {
+                        let call = p.call.clone();
+                        self.outstanding = Some((oid, p));
+                        self.send(&Msg::Syscall { id, call })?;
+                    }
+                }
+            }
+            Msg::Dropped { id } => {
+                if matches!(&self.outstanding, Some((oid, _)) if *oid == id) {
+                    self.outstanding = None;
+                }
+            }
+            Msg::Signal { signo, .. } => {
+                if let Ok(sig) = nix::sys::signal::Signal::try_from(signo) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(self.local), sig);
+                }
+            }
+            Msg::Recall { to: None, .. } => {
+                self.send(&Msg::Returning)?;
+                return Err(self.go_home());
+            }
+            Msg::Recall {
+                to: Some(dest),
+                token,
+            } => return self.pass_on(dest, token),
+            Msg::Released => {
+                // Home took the process elsewhere after this node gave up on a pass-on.
+                self.kill_and_reap();
+                return Err(End::Left);
+            }
+            Msg::Ping { .. } => {}
+            other => {
+                tracing::warn!(local = self.local, "unexpected {} from home", other.name());
+            }
+        }
+        Ok(())
+    }
+
+    fn freeze_into(local: i32, link: &mut Link) -> Result<(Frozen, u64), String> {
+        let opts = CheckpointOptions {
+            leave_running: false,
+            path: StayPath::Migration,
+            snapshot: false,
+            ..CheckpointOptions::default()
+        };
+        let writer = ImageWriter::new(LinkSink::new(link), &WriteOptions::default())
+            .map_err(|e| e.to_string())?;
+        let (frozen, sink, _) = wend_ckpt::dump(local, writer, &opts).map_err(|e| e.to_string())?;
+        match sink.finish() {
+            Ok(n) => Ok((frozen, n)),
+            Err(e) => {
+                let _ = frozen.resume();
+                Err(e.to_string())
+            }
+        }
+    }
+
+    /// Send the guest home on the home link (after Returning or Barrier was said).
+    fn go_home(&mut self) -> End {
+        let frozen = match Self::freeze_into(self.local, &mut self.link) {
+            Ok((f, _)) => f,
+            Err(e) => {
+                let _ = send(&mut self.link, &Msg::Failed { reason: e.clone() });
+                return End::Orphaned(format!("it could not be sent home: {e}"));
+            }
+        };
+        let _ = self.link.set_read_timeout(Some(STEP_TIMEOUT * 3));
+        let answer = recv_msg(&mut self.link);
+        let _ = frozen.kill();
+        let _ = waitpid(Pid::from_raw(self.local), None);
+        match answer {
+            Ok(Msg::Released) => End::Left,
+            Ok(other) => End::Orphaned(format!("home answered {}", other.name())),
+            Err(e) => End::Orphaned(e),
+        }
+    }
+
+    /// Send the guest on to `dest`; home switches to it when it attaches.
+    fn pass_on(&mut self, dest: Dest, token: u64) -> Result<(), End> {
+        let stay = |g: &mut Guest, reason: String| -> Result<(), End> {
+            tracing::warn!(local = g.local, to = %dest.node, "pass-on failed: {reason}");
+            g.send(&Msg::Stayed { reason })
+        };
+        let mut to = match Link::connect(dest.addr, &self.mgr.key, STEP_TIMEOUT) {
+            Ok(l) => l,
+            Err(e) => return stay(self, format!("cannot reach {}: {e}", dest.node)),
+        };
+        let _ = to.set_read_timeout(Some(STEP_TIMEOUT));
+        let offer = Offer {
+            from_home: false,
+            token,
+            migrations: self.offer.migrations + 1,
+            cpu_secs: super::registry::cpu_secs(self.local) + self.offer.cpu_secs,
+            ..self.offer.clone()
+        };
+        if let Err(e) = send(&mut to, &Msg::Offer(offer)) {
+            return stay(self, e);
+        }
+        match recv_msg(&mut to) {
+            Ok(Msg::Accept) => {}
+            Ok(Msg::Refuse { reason }) => {
+                return stay(self, format!("{} refused: {reason}", dest.node))
+            }
+            Ok(other) => return stay(self, format!("{} answered {}", dest.node, other.name())),
+            Err(e) => return stay(self, e),
+        }
+        let frozen = match Self::freeze_into(self.local, &mut to) {
+            Ok((f, _)) => f,
+            Err(e) => return stay(self, e),
+        };
+        // Wait for home's Released (it switched) or the target's Failed.
+        let _ = to.set_read_timeout(None);
+        let deadline = Instant::now() + STEP_TIMEOUT * 3;
+        let mut target_gone = false;
+        while Instant::now() < deadline {
+            let [from_home, from_target] = if target_gone {
+                let [h, _] = poll3(
+                    self.link.as_fd(),
+                    self.link.as_fd(),
+                    Duration::from_millis(100),
+                );
+                [h, false]
+            } else {
+                poll3(self.link.as_fd(), to.as_fd(), Duration::from_millis(100))
+            };
+            if from_home {
+                match recv_msg(&mut self.link) {
+                    Ok(Msg::Released) => {
+                        let _ = frozen.kill();
+                        let _ = waitpid(Pid::from_raw(self.local), None);
+                        return Err(End::Left);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        // Home is gone; if the target attached it has the process.
+                        let _ = frozen.kill();
+                        let _ = waitpid(Pid::from_raw(self.local), None);
+                        return Err(End::Orphaned(e));
+                    }
+                }
+            }
+            if from_target {
+                match recv_msg(&mut to) {
+                    Ok(Msg::Ready) => {} // home's Released follows
+                    Ok(Msg::Failed { reason }) => {
+                        let _ = frozen.resume();
+                        return stay(self, format!("{}: {reason}", dest.node));
+                    }
+                    Ok(_) => {}
+                    Err(_) => target_gone = true,
+                }
+            }
+        }
+        let _ = frozen.resume();
+        stay(self, format!("{} did not take it in time", dest.node))
+    }
+}

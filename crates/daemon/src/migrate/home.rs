@@ -1,0 +1,691 @@
+//! The home side of a moved process: freeze it, send it, keep it as the deputy that runs its
+//! forwarded calls, pass its signals on, bring it back, end it as the remote says.
+//!
+//! One thread per process, from the freeze until it is home again or has ended: the thread
+//! that froze it is its tracer.
+
+use std::collections::VecDeque;
+use std::os::fd::AsFd;
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use wend_ckpt::{CheckpointOptions, RestoreOptions, StayPath};
+use wend_deputy::home::{Deputy, Executed};
+use wend_image::{ImageReader, ImageWriter, WriteOptions};
+use wend_link::Link;
+use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
+
+use super::stream::{LinkSink, LinkSource};
+use super::wire::{Dest, HomeRef, Msg, Offer, PEER_VERSION};
+use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, STEP_TIMEOUT};
+
+pub type Reply = oneshot::Sender<Result<MigrateReport, ApiError>>;
+
+/// What other threads ask of a deputy thread.
+pub enum Command {
+    /// Move the process (home when `to` is None).
+    Move { to: Option<Dest>, reply: Reply },
+    /// A new remote (a node the process was passed on to) attached.
+    Attach {
+        link: Link,
+        token: u64,
+        node: String,
+    },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Move { to, .. } => write!(f, "Move({to:?})"),
+            Command::Attach { node, .. } => write!(f, "Attach({node})"),
+        }
+    }
+}
+
+fn failed(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::MigrationFailed, msg)
+}
+
+/// Start moving `pid` (at home now) to `dest` on a thread of its own; the outcome goes to
+/// `reply`.
+pub fn start(mgr: Arc<Manager>, pid: i32, dest: Dest, reply: Reply) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("wend-home-{pid}"))
+        .spawn(move || {
+            let (tx, rx) = mpsc::channel();
+            match send_away(&mgr, pid, &dest, tx) {
+                Ok((away, report)) => {
+                    let _ = reply.send(Ok(report));
+                    away.run(rx);
+                }
+                Err(e) => {
+                    tracing::warn!(pid, to = %dest.node, "migration failed: {e}");
+                    mgr.registry.set_state(pid, ProcState::Home, None);
+                    let _ = reply.send(Err(e));
+                }
+            }
+        })
+        .map(|_| ())
+}
+
+/// A random token naming one move (it only needs to be unguessable by confused peers; the
+/// link is already authenticated). Falls back to the clock if /dev/urandom is unreadable.
+fn token() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)) {
+        Ok(()) => u64::from_ne_bytes(b),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    }
+}
+
+fn recv_msg(link: &mut Link) -> Result<Msg, String> {
+    let bytes = link.recv().map_err(|e| e.to_string())?;
+    Msg::decode(&bytes).map_err(|e| e.to_string())
+}
+
+/// Freeze, send, confirm: the process is away and this thread is its deputy's tracer.
+fn send_away(
+    mgr: &Arc<Manager>,
+    pid: i32,
+    dest: &Dest,
+    ctl: Sender<Command>,
+) -> Result<(Away, MigrateReport), ApiError> {
+    let t0 = Instant::now();
+    if !mgr.registry.begin_move(pid) {
+        return Err(failed(format!("process {pid} is being moved already")));
+    }
+    let reasons = wend_ckpt::check(pid, StayPath::Migration)
+        .map_err(|e| ApiError::new(ErrorCode::NoSuchProcess, e.to_string()))?;
+    if !reasons.is_empty() {
+        let list: Vec<String> = reasons.iter().map(|r| r.to_string()).collect();
+        return Err(ApiError::new(
+            ErrorCode::Stay,
+            format!("process {pid} must stay: {}", list.join("; ")),
+        ));
+    }
+    let mut link = Link::connect(dest.addr, &mgr.key, STEP_TIMEOUT)
+        .map_err(|e| failed(format!("cannot reach {} at {}: {e}", dest.node, dest.addr)))?;
+    link.set_read_timeout(Some(STEP_TIMEOUT))
+        .map_err(|e| failed(e.to_string()))?;
+    let offer = Offer {
+        version: PEER_VERSION,
+        home: HomeRef {
+            node: mgr.node.clone(),
+            addr: mgr.addr,
+            pid,
+        },
+        cmd: super::registry::cmdline(pid),
+        uid: super::registry::owner(pid),
+        from_home: true,
+        token: token(),
+        mem_bytes: 0,
+        migrations: mgr.registry.migrations(pid),
+        cpu_secs: super::registry::cpu_secs(pid),
+    };
+    link.send(&Msg::Offer(offer).encode())
+        .map_err(|e| failed(format!("{}: {e}", dest.node)))?;
+    match recv_msg(&mut link).map_err(|e| failed(format!("{}: {e}", dest.node)))? {
+        Msg::Accept => {}
+        Msg::Refuse { reason } => {
+            return Err(failed(format!(
+                "{} refused the process: {reason}",
+                dest.node
+            )))
+        }
+        other => {
+            return Err(failed(format!(
+                "{} answered the offer with {}",
+                dest.node,
+                other.name()
+            )))
+        }
+    }
+    let opts = CheckpointOptions {
+        leave_running: false,
+        path: StayPath::Migration,
+        snapshot: false,
+        ..CheckpointOptions::default()
+    };
+    let writer = ImageWriter::new(LinkSink::new(&mut link), &WriteOptions::default())
+        .map_err(|e| failed(e.to_string()))?;
+    // On failure the process runs on unchanged; the target sees the stream break.
+    let (frozen, sink, _) =
+        wend_ckpt::dump(pid, writer, &opts).map_err(|e| match e.stay_reasons() {
+            Some(_) => ApiError::new(ErrorCode::Stay, e.to_string()),
+            None => failed(e.to_string()),
+        })?;
+    let frozen_at = frozen.since();
+    let image_bytes = match sink.finish() {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = frozen.resume();
+            return Err(failed(format!("sending the image failed: {e}")));
+        }
+    };
+    // The target rebuilds; a large process takes a while.
+    let _ = link.set_read_timeout(Some(STEP_TIMEOUT * 3));
+    match recv_msg(&mut link) {
+        Ok(Msg::Ready) => {}
+        Ok(Msg::Failed { reason }) => {
+            let _ = frozen.resume();
+            return Err(failed(format!(
+                "{} could not rebuild it: {reason}",
+                dest.node
+            )));
+        }
+        Ok(other) => {
+            let _ = frozen.resume();
+            return Err(failed(format!(
+                "{} sent {} instead of ready",
+                dest.node,
+                other.name()
+            )));
+        }
+        Err(e) => {
+            let _ = frozen.resume();
+            return Err(failed(format!("{} did not confirm: {e}", dest.node)));
+        }
+    }
+    let st = frozen
+        .into_stopped()
+        .map_err(|e| failed(format!("the process ran on: {e}")))?;
+    // Dropping the link before Go makes the target throw its copy away.
+    let deputy = Deputy::new(st).map_err(|e| failed(format!("cannot keep a deputy: {e}")))?;
+    if let Err(e) = link.send(&Msg::Go.encode()) {
+        if let Ok(st) = deputy.into_stopped() {
+            drop(st); // detaches: runs on at home
+        }
+        return Err(failed(format!(
+            "{} went away at the last step: {e}",
+            dest.node
+        )));
+    }
+    let frozen_ms = frozen_at.elapsed().as_secs_f64() * 1e3;
+    let _ = link.set_read_timeout(None);
+    mgr.registry.moved(pid, Some(&dest.node), Some(ctl));
+    tracing::info!(pid, to = %dest.node, frozen_ms, image_bytes, "migrated");
+    let report = MigrateReport {
+        pid,
+        now_on: dest.node.clone(),
+        frozen_ms,
+        total_ms: t0.elapsed().as_secs_f64() * 1e3,
+        image_bytes,
+    };
+    Ok((
+        Away {
+            mgr: mgr.clone(),
+            pid,
+            deputy: Some(deputy),
+            link: Some(link),
+            node: dest.node.clone(),
+            heard: Instant::now(),
+            said: Instant::now(),
+            pending: None,
+            early: VecDeque::new(),
+        },
+        report,
+    ))
+}
+
+/// A move requested while away, waiting for the remote to carry it out.
+struct Pending {
+    to: Option<Dest>,
+    token: u64,
+    reply: Reply,
+    since: Instant,
+}
+
+/// The process is away; this is its deputy.
+struct Away {
+    mgr: Arc<Manager>,
+    pid: i32,
+    deputy: Option<Deputy>,
+    /// To the node it runs on (None for a moment while it is passed between nodes).
+    link: Option<Link>,
+    node: String,
+    heard: Instant,
+    said: Instant,
+    pending: Option<Pending>,
+    /// Messages read while a call ran, handled after it.
+    early: VecDeque<Msg>,
+}
+
+/// How the deputy's time away ended.
+enum End {
+    /// It runs at home again.
+    Home,
+    /// It ended (the remote's exit, or killed at home).
+    Ended,
+    /// The remote node was lost.
+    Lost(String),
+}
+
+fn readable(fd: std::os::fd::BorrowedFd<'_>, wait: Duration) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let ms = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+    matches!(poll(&mut fds, ms), Ok(n) if n > 0)
+}
+
+impl Away {
+    fn run(mut self, rx: Receiver<Command>) {
+        let end = self.serve(&rx);
+        let pid = self.pid;
+        match end {
+            End::Home => {
+                tracing::info!(pid, "back home");
+            }
+            End::Ended => self.mgr.registry.forget(pid),
+            End::Lost(why) => {
+                tracing::error!(
+                    pid,
+                    node = %self.node,
+                    "process lost: {why}; its home pid ends with status {LOST_STATUS}"
+                );
+                if let Some(d) = self.deputy.take() {
+                    if let Err(e) = d.exit(LOST_STATUS) {
+                        tracing::warn!(pid, "ending the deputy failed: {e}");
+                    }
+                }
+                self.mgr.registry.forget(pid);
+            }
+        }
+        if let Some(p) = self.pending.take() {
+            let _ = p
+                .reply
+                .send(Err(failed("the process ended before it could move")));
+        }
+    }
+
+    fn send(&mut self, m: &Msg) -> Result<(), String> {
+        let Some(link) = self.link.as_mut() else {
+            return Ok(());
+        };
+        self.said = Instant::now();
+        link.send(&m.encode()).map_err(|e| e.to_string())
+    }
+
+    fn serve(&mut self, rx: &Receiver<Command>) -> End {
+        loop {
+            loop {
+                match rx.try_recv() {
+                    Ok(c) => {
+                        if let Some(end) = self.command(c) {
+                            return end;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    // The daemon is going away: the deputy dies with it (EXITKILL).
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            if let Some(end) = self.forward_signals() {
+                return end;
+            }
+            if let Some(m) = self.early.pop_front() {
+                if let Some(end) = self.message(m, rx) {
+                    return end;
+                }
+                continue;
+            }
+            let ready = match &self.link {
+                Some(l) => readable(l.as_fd(), Duration::from_millis(10)),
+                None => {
+                    std::thread::sleep(Duration::from_millis(10));
+                    false
+                }
+            };
+            if ready {
+                let got = self.link.as_mut().map(recv_msg);
+                match got {
+                    Some(Ok(m)) => {
+                        self.heard = Instant::now();
+                        if let Some(end) = self.message(m, rx) {
+                            return end;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        if let Some(end) = self.link_broke(e) {
+                            return end;
+                        }
+                    }
+                    None => {}
+                }
+            }
+            if let Some(end) = self.keepalive() {
+                return end;
+            }
+        }
+    }
+
+    /// Pings when idle; the remote's silence means it is lost.
+    fn keepalive(&mut self) -> Option<End> {
+        if self.said.elapsed() >= PING_EVERY {
+            if let Err(e) = self.send(&Msg::Ping { cpu_ns: 0 }) {
+                return self.link_broke(e);
+            }
+        }
+        if self.link.is_some() && self.heard.elapsed() > LINK_SILENCE {
+            return self.link_broke(format!("{} said nothing for {LINK_SILENCE:?}", self.node));
+        }
+        if let Some(p) = &self.pending {
+            if p.since.elapsed() > STEP_TIMEOUT * 3 && self.link.is_none() {
+                return Some(End::Lost(format!(
+                    "it was being passed to {:?} and nobody took it",
+                    p.to.as_ref().map(|d| d.node.as_str())
+                )));
+            }
+        }
+        None
+    }
+
+    /// The link to the remote failed. While the process is passed on to another node, that
+    /// node may still attach; otherwise the process is lost.
+    fn link_broke(&mut self, why: String) -> Option<End> {
+        self.link = None;
+        match &self.pending {
+            Some(p) if p.to.is_some() => {
+                tracing::warn!(
+                    pid = self.pid,
+                    "link to {} closed during a pass-on: {why}",
+                    self.node
+                );
+                None
+            }
+            _ => Some(End::Lost(why)),
+        }
+    }
+
+    fn forward_signals(&mut self) -> Option<End> {
+        let deputy = self.deputy.as_mut()?;
+        if let Some(fate) = deputy.gone() {
+            // Killed at home (SIGKILL cannot be caught): the guest goes too.
+            tracing::info!(pid = self.pid, ?fate, "the home process was killed");
+            let _ = self.send(&Msg::Signal {
+                signo: libc::SIGKILL,
+                siginfo: Vec::new(),
+            });
+            self.deputy = None;
+            return Some(End::Ended);
+        }
+        let sigs = match deputy.take_signals() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(pid = self.pid, "reading signals failed: {e}");
+                return None;
+            }
+        };
+        for s in sigs {
+            if let Err(e) = self.send(&Msg::Signal {
+                signo: s.signo,
+                siginfo: s.siginfo.to_vec(),
+            }) {
+                return self.link_broke(e);
+            }
+        }
+        None
+    }
+
+    fn command(&mut self, c: Command) -> Option<End> {
+        match c {
+            Command::Move { to, reply } => {
+                if self.pending.is_some() {
+                    let _ = reply.send(Err(failed("a move of this process is under way")));
+                    return None;
+                }
+                if let Some(d) = &to {
+                    if d.node == self.node {
+                        let _ = reply.send(Err(failed(format!(
+                            "process {} already runs on {}",
+                            self.pid, d.node
+                        ))));
+                        return None;
+                    }
+                }
+                let token = token();
+                let state = if to.is_none() {
+                    ProcState::Returning
+                } else {
+                    ProcState::Migrating
+                };
+                self.mgr
+                    .registry
+                    .set_state(self.pid, state, Some(&self.node));
+                self.pending = Some(Pending {
+                    to: to.clone(),
+                    token,
+                    reply,
+                    since: Instant::now(),
+                });
+                if let Err(e) = self.send(&Msg::Recall { to, token }) {
+                    return self.link_broke(e);
+                }
+                None
+            }
+            Command::Attach { link, token, node } => self.attach(link, token, node),
+        }
+    }
+
+    /// A node the process was passed on to reports it rebuilt: switch to it.
+    fn attach(&mut self, mut link: Link, token: u64, node: String) -> Option<End> {
+        let ok = matches!(&self.pending, Some(p) if p.token == token && p.to.is_some());
+        if !ok {
+            tracing::warn!(pid = self.pid, %node, "refused an attach nobody asked for");
+            let _ = link.send(
+                &Msg::Refuse {
+                    reason: "no move to this node is under way".into(),
+                }
+                .encode(),
+            );
+            return None;
+        }
+        if link.send(&Msg::Go.encode()).is_err() {
+            return None; // it did not run; the old node keeps it (it hears Failed or EOF)
+        }
+        let _ = self.send(&Msg::Released);
+        let old = std::mem::replace(&mut self.node, node.clone());
+        self.link = Some(link);
+        self.heard = Instant::now();
+        let p = self.pending.take()?;
+        self.mgr
+            .registry
+            .moved(self.pid, Some(&node), self.mgr.registry.control(self.pid));
+        let ms = p.since.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(pid = self.pid, from = %old, to = %node, "passed on");
+        let _ = p.reply.send(Ok(MigrateReport {
+            pid: self.pid,
+            now_on: node,
+            frozen_ms: ms,
+            total_ms: ms,
+            image_bytes: 0,
+        }));
+        None
+    }
+
+    fn message(&mut self, m: Msg, rx: &Receiver<Command>) -> Option<End> {
+        match m {
+            Msg::Syscall { id, call } => self.syscall(id, call, rx),
+            Msg::Exited { code } => {
+                tracing::info!(pid = self.pid, code, "exited on {}", self.node);
+                if let Some(d) = self.deputy.take() {
+                    if let Err(e) = d.exit(code) {
+                        tracing::warn!(pid = self.pid, "ending the deputy failed: {e}");
+                    }
+                }
+                Some(End::Ended)
+            }
+            Msg::Killed { signo } => {
+                tracing::info!(pid = self.pid, signo, "killed on {}", self.node);
+                if let Some(d) = self.deputy.take() {
+                    if let Err(e) = d.kill_by(signo) {
+                        tracing::warn!(pid = self.pid, "ending the deputy failed: {e}");
+                    }
+                }
+                Some(End::Ended)
+            }
+            Msg::Barrier { why } => {
+                tracing::info!(pid = self.pid, "comes home for {why}");
+                self.mgr
+                    .registry
+                    .set_state(self.pid, ProcState::Returning, Some(&self.node));
+                self.come_home()
+            }
+            Msg::Returning => self.come_home(),
+            Msg::Stayed { reason } => {
+                if let Some(p) = self.pending.take() {
+                    self.mgr
+                        .registry
+                        .set_state(self.pid, ProcState::Remote, Some(&self.node));
+                    let _ = p.reply.send(Err(failed(format!(
+                        "the process stays on {}: {reason}",
+                        self.node
+                    ))));
+                }
+                None
+            }
+            Msg::Ping { cpu_ns } => {
+                self.mgr.registry.away_cpu(self.pid, cpu_ns as f64 / 1e9);
+                None
+            }
+            // Nothing runs for these ids (any more).
+            Msg::Cancel { .. } => None,
+            other => {
+                tracing::warn!(
+                    pid = self.pid,
+                    "unexpected {} from {}",
+                    other.name(),
+                    self.node
+                );
+                None
+            }
+        }
+    }
+
+    fn syscall(&mut self, id: u64, call: wend_deputy::Call, rx: &Receiver<Command>) -> Option<End> {
+        if self.pending.is_some() {
+            // A recall is on its way: the call runs wherever the process lands.
+            return self
+                .send(&Msg::Dropped { id })
+                .err()
+                .and_then(|e| self.link_broke(e));
+        }
+        let link = self.link.as_mut()?;
+        let deputy = self.deputy.as_mut()?;
+        let early = &mut self.early;
+        let mut moves = Vec::new();
+        let mut said = self.said;
+        let mut broke = None;
+        let mut stop = || {
+            while let Ok(c) = rx.try_recv() {
+                moves.push(c);
+            }
+            if readable(link.as_fd(), Duration::ZERO) {
+                match recv_msg(link) {
+                    Ok(Msg::Cancel { id: c }) if c == id => return true,
+                    Ok(m) => early.push_back(m),
+                    Err(e) => {
+                        broke = Some(e);
+                        return true;
+                    }
+                }
+            }
+            if said.elapsed() >= PING_EVERY {
+                said = Instant::now();
+                if let Err(e) = link.send(&Msg::Ping { cpu_ns: 0 }.encode()) {
+                    broke = Some(e.to_string());
+                    return true;
+                }
+            }
+            !moves.is_empty()
+        };
+        let done = deputy.execute(&call, &mut stop);
+        self.said = said;
+        if let Some(e) = broke {
+            return self.link_broke(e);
+        }
+        let reply = match done {
+            Ok(Executed::Done(outcome)) => vec![Msg::Result { id, outcome }],
+            Ok(Executed::Interrupted(sigs)) => {
+                let mut v: Vec<Msg> = sigs
+                    .into_iter()
+                    .map(|s| Msg::Signal {
+                        signo: s.signo,
+                        siginfo: s.siginfo.to_vec(),
+                    })
+                    .collect();
+                v.push(Msg::Interrupted { id });
+                v
+            }
+            Ok(Executed::Cancelled) => vec![Msg::Dropped { id }],
+            Err(e) => {
+                tracing::error!(pid = self.pid, "the deputy failed: {e}");
+                return Some(End::Lost(format!("its deputy at home failed: {e}")));
+            }
+        };
+        for m in &reply {
+            if let Err(e) = self.send(m) {
+                return self.link_broke(e);
+            }
+        }
+        for c in moves {
+            if let Some(end) = self.command(c) {
+                return Some(end);
+            }
+        }
+        None
+    }
+
+    /// The image of the returning process is on the link: rebuild it into the deputy and let
+    /// it run at home.
+    fn come_home(&mut self) -> Option<End> {
+        let t = Instant::now();
+        let deputy = self.deputy.take()?;
+        let link = self.link.as_mut()?;
+        let st = match deputy.into_stopped() {
+            Ok(st) => st,
+            Err(e) => return Some(End::Lost(format!("its deputy could not take it back: {e}"))),
+        };
+        let _ = link.set_read_timeout(Some(STEP_TIMEOUT * 3));
+        let rebuilt = (|| -> Result<_, String> {
+            let mut src = LinkSource::new(link);
+            let mut reader = ImageReader::new(&mut src).map_err(|e| e.to_string())?;
+            let image: wend_ckpt::ProcessImage = reader.read_meta().map_err(|e| e.to_string())?;
+            let st = wend_ckpt::restore_into(st, &image, &mut reader, &RestoreOptions::default())
+                .map_err(|e| e.to_string())?;
+            drop(reader);
+            src.drain().map_err(|e| e.to_string())?;
+            Ok(st)
+        })();
+        let st = match rebuilt {
+            Ok(st) => st,
+            Err(e) => {
+                let _ = self.send(&Msg::Failed { reason: e.clone() });
+                // restore_into killed what was left of it.
+                return Some(End::Lost(format!("rebuilding it at home failed: {e}")));
+            }
+        };
+        let _ = self.send(&Msg::Released);
+        if let Err(e) = st.detach() {
+            tracing::error!(pid = self.pid, "letting it run at home failed: {e}");
+        }
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        let from = self.node.clone();
+        self.mgr.registry.moved(self.pid, None, None);
+        tracing::info!(pid = self.pid, %from, ms, "runs at home again");
+        if let Some(p) = self.pending.take() {
+            let _ = p.reply.send(Ok(MigrateReport {
+                pid: self.pid,
+                now_on: "home".into(),
+                frozen_ms: p.since.elapsed().as_secs_f64() * 1e3,
+                total_ms: p.since.elapsed().as_secs_f64() * 1e3,
+                image_bytes: 0,
+            }));
+        }
+        Some(End::Home)
+    }
+}

@@ -1,0 +1,195 @@
+//! Live migration: the processes this node manages as their home, the guests it runs for
+//! other nodes, and the links between them.
+//!
+//! Every moved process has one OS thread on each side, because ptrace belongs to the thread
+//! that attached: at home the thread that froze it keeps it as the deputy and runs its
+//! forwarded calls ([`home`]); on the remote node the thread that rebuilt it serves its
+//! seccomp notifications ([`guest`]). Links between daemons are TCP on the peer port,
+//! authenticated and encrypted with the cluster key (wend-link); [`listener`] accepts them.
+//!
+//! Invariant: until the target confirms the rebuild, the sender's copy is intact and frozen,
+//! so a refused, interrupted or failed move leaves the process running where it was.
+
+mod guest;
+mod home;
+mod listener;
+mod registry;
+mod stream;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use wend_proto::{
+    ApiError, Caller, Destination, ErrorCode, ManageRequest, MigrateReport, MigrateRequest,
+    NodeState, ProcInfo,
+};
+
+use crate::peer::Query;
+pub use listener::spawn_listener;
+pub use registry::Registry;
+
+/// Exit status of a home process whose remote node was lost (crashed, cut off) while it ran
+/// there: its state existed only on that node.
+pub const LOST_STATUS: i32 = 113;
+/// How long a link may stay silent before the other side is declared lost.
+pub const LINK_SILENCE: Duration = Duration::from_secs(6);
+/// How often an idle link carries a ping.
+pub const PING_EVERY: Duration = Duration::from_secs(1);
+/// Handshake and request/answer steps of a move.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the migration side of a daemon shares between its threads.
+#[derive(Debug)]
+pub struct Manager {
+    pub node: String,
+    pub addr: SocketAddr,
+    pub(crate) key: [u8; 32],
+    pub accepting: bool,
+    pub registry: Registry,
+    queries: mpsc::Sender<Query>,
+}
+
+impl Manager {
+    pub fn new(
+        node: String,
+        addr: SocketAddr,
+        key: [u8; 32],
+        accepting: bool,
+        queries: mpsc::Sender<Query>,
+    ) -> Arc<Manager> {
+        Arc::new(Manager {
+            node,
+            addr,
+            key,
+            accepting,
+            registry: Registry::default(),
+            queries,
+        })
+    }
+
+    /// `wend run`: manage `pid`.
+    pub fn manage(&self, req: &ManageRequest, caller: Caller) -> Result<(), ApiError> {
+        check_owner(req.pid, caller)?;
+        self.registry.adopt(req.pid, req.lock);
+        Ok(())
+    }
+
+    /// `wend ps`: what this caller may see.
+    pub fn ps(&self, caller: Caller) -> Vec<ProcInfo> {
+        self.registry.list(&self.node, caller)
+    }
+
+    /// `wend migrate`: move `req.pid` now. Blocks (call it off the async runtime).
+    pub fn migrate(
+        self: &Arc<Self>,
+        req: &MigrateRequest,
+        caller: Caller,
+    ) -> Result<MigrateReport, ApiError> {
+        check_owner(req.pid, caller)?;
+        let dest = match &req.to {
+            Destination::Home => None,
+            Destination::Node(n) if *n == self.node => None,
+            Destination::Node(n) => Some(self.resolve(n)?),
+        };
+        let (tx, rx) = oneshot::channel();
+        match self.registry.control(req.pid) {
+            // Away: its deputy thread moves it.
+            Some(ctl) => {
+                ctl.send(home::Command::Move {
+                    to: dest,
+                    reply: tx,
+                })
+                .map_err(|_| gone(req.pid))?;
+            }
+            None => {
+                let Some(dest) = dest else {
+                    return Err(ApiError::new(
+                        ErrorCode::MigrationFailed,
+                        format!("process {} is already at home", req.pid),
+                    ));
+                };
+                self.registry.adopt(req.pid, false);
+                home::start(self.clone(), req.pid, dest, tx).map_err(|e| {
+                    ApiError::new(ErrorCode::Internal, format!("cannot start a thread: {e}"))
+                })?;
+            }
+        }
+        rx.blocking_recv().map_err(|_| gone(req.pid))?
+    }
+
+    /// A node's link address from the cluster view.
+    fn resolve(&self, name: &str) -> Result<wire::Dest, ApiError> {
+        let (tx, rx) = oneshot::channel();
+        self.queries
+            .blocking_send(Query::Nodes(tx))
+            .map_err(|_| stopping())?;
+        let nodes = rx.blocking_recv().map_err(|_| stopping())?;
+        let Some(n) = nodes.iter().find(|n| n.name == name) else {
+            let known: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+            return Err(ApiError::new(
+                ErrorCode::MigrationFailed,
+                format!(
+                    "no node named {name:?} in this cluster (known: {}); see `wend nodes`",
+                    known.join(", ")
+                ),
+            ));
+        };
+        if n.state != NodeState::Alive {
+            return Err(ApiError::new(
+                ErrorCode::MigrationFailed,
+                format!(
+                    "node {name} is {}; pick an alive node (`wend nodes`)",
+                    n.state
+                ),
+            ));
+        }
+        let addr = n.addr.parse().map_err(|_| {
+            ApiError::new(
+                ErrorCode::Internal,
+                format!("node {name} has a bad address {:?}", n.addr),
+            )
+        })?;
+        Ok(wire::Dest {
+            node: name.to_owned(),
+            addr,
+        })
+    }
+}
+
+fn stopping() -> ApiError {
+    ApiError::new(ErrorCode::Unavailable, "the daemon is stopping")
+}
+
+fn gone(pid: i32) -> ApiError {
+    ApiError::new(
+        ErrorCode::NoSuchProcess,
+        format!("process {pid} ended while it was being moved"),
+    )
+}
+
+/// "If you can kill it, you can migrate it": root, or the process's real or effective uid
+/// is the caller's.
+fn check_owner(pid: i32, caller: Caller) -> Result<(), ApiError> {
+    let status = wend_sys::proc::status(pid).map_err(|_| {
+        ApiError::new(
+            ErrorCode::NoSuchProcess,
+            format!("no process {pid} on this node; check the pid with `wend ps` or ps(1)"),
+        )
+    })?;
+    let uids: Vec<u32> = wend_sys::proc::status_field(&status, "Uid")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|u| u.parse().ok())
+        .collect();
+    if uids.iter().take(2).any(|u| caller.may_access(*u)) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            format!("process {pid} is not yours; only its owner or root may move it"),
+        ))
+    }
+}

@@ -1,0 +1,185 @@
+//! Messages between daemons about one migrated process, over an authenticated link
+//! (wend-link). Encoded with postcard; a message that does not decode is refused whole and the
+//! link is dropped.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+use wend_deputy::{Call, Outcome};
+
+/// Version of this message set; a link whose first message carries another is refused.
+pub const PEER_VERSION: u16 = 1;
+
+/// Who a process belongs to: its home node and its pid there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HomeRef {
+    pub node: String,
+    /// The home daemon's peer address (TCP for links).
+    pub addr: SocketAddr,
+    pub pid: i32,
+}
+
+/// The first message on a link that brings a process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub version: u16,
+    pub home: HomeRef,
+    pub cmd: String,
+    /// The owner's uid at home (who may see it in `wend ps` here).
+    pub uid: u32,
+    /// Whether the sender is the home node (else a remote node passing it on, and the
+    /// target attaches to home itself).
+    pub from_home: bool,
+    /// Proof for the home node that a later [`Msg::Attach`] belongs to this move.
+    pub token: u64,
+    /// Bytes of memory the process maps (the target may refuse if short of memory).
+    pub mem_bytes: u64,
+    /// Migrations before this one.
+    pub migrations: u32,
+    /// Seconds of CPU the process used so far.
+    pub cpu_secs: f64,
+}
+
+/// A node a process is sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dest {
+    pub node: String,
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Msg {
+    /// Sender to target: a process for you (an image follows once accepted).
+    Offer(Offer),
+    /// Target: send it.
+    Accept,
+    /// Target: no (the process stays where it is).
+    Refuse { reason: String },
+    /// A piece of the image stream.
+    Image(Vec<u8>),
+    /// The image stream ended.
+    ImageEnd,
+    /// Target: rebuilt and ready, not running yet.
+    Ready,
+    /// Target: could not rebuild; nothing of it runs there.
+    Failed { reason: String },
+    /// Sender to target: run it now (the sender's copy is a deputy or gone).
+    Go,
+    /// Remote to home: run this call in the deputy.
+    Syscall { id: u64, call: Call },
+    /// Home: what the call did.
+    Result { id: u64, outcome: Outcome },
+    /// Home: a signal to the home pid interrupted the call (the signals follow as
+    /// [`Msg::Signal`] first); if the guest did not see it interrupted, send it again.
+    Interrupted { id: u64 },
+    /// Remote: the guest stopped waiting for this call (a signal on the remote side).
+    Cancel { id: u64 },
+    /// Home: the call was not run (or was cut short) after a [`Msg::Cancel`] or a recall.
+    Dropped { id: u64 },
+    /// Home to remote: a signal sent to the home pid (`siginfo` as the kernel's 128 bytes).
+    Signal { signo: i32, siginfo: Vec<u8> },
+    /// Remote to home: the guest exited with this status.
+    Exited { code: i32 },
+    /// Remote to home: the guest was killed by this signal.
+    Killed { signo: i32 },
+    /// Remote to home: the guest made a call that must run at home (fork, execve, ...):
+    /// its image follows, the process continues at home.
+    Barrier { why: String },
+    /// Home to remote: stop the guest and send it home (`to: None`) or to another node.
+    Recall { to: Option<Dest>, token: u64 },
+    /// Remote to home: the image of the returning process follows.
+    Returning,
+    /// Home to remote: it runs at home (or at the new node) now; drop your copy.
+    Released,
+    /// Remote to home: the move to another node failed; the guest runs on here.
+    Stayed { reason: String },
+    /// New remote to home, first message of its link: I run your process now.
+    Attach {
+        version: u16,
+        home_pid: i32,
+        token: u64,
+        node: String,
+    },
+    /// Liveness, and the guest's CPU time so far on this node (nanoseconds).
+    Ping { cpu_ns: u64 },
+}
+
+/// Why a message could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("undecodable peer message ({0}); the peer runs another wend version or is broken")]
+pub struct WireError(#[from] postcard::Error);
+
+impl Msg {
+    pub fn encode(&self) -> Vec<u8> {
+        // Plain data (no maps with non-string keys, no failing Serialize impls): cannot fail.
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+    pub fn decode(bytes: &[u8]) -> Result<Msg, WireError> {
+        Ok(postcard::from_bytes(bytes)?)
+    }
+    /// Short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Msg::Offer(_) => "offer",
+            Msg::Accept => "accept",
+            Msg::Refuse { .. } => "refuse",
+            Msg::Image(_) => "image",
+            Msg::ImageEnd => "image-end",
+            Msg::Ready => "ready",
+            Msg::Failed { .. } => "failed",
+            Msg::Go => "go",
+            Msg::Syscall { .. } => "syscall",
+            Msg::Result { .. } => "result",
+            Msg::Interrupted { .. } => "interrupted",
+            Msg::Cancel { .. } => "cancel",
+            Msg::Dropped { .. } => "dropped",
+            Msg::Signal { .. } => "signal",
+            Msg::Exited { .. } => "exited",
+            Msg::Killed { .. } => "killed",
+            Msg::Barrier { .. } => "barrier",
+            Msg::Recall { .. } => "recall",
+            Msg::Returning => "returning",
+            Msg::Released => "released",
+            Msg::Stayed { .. } => "stayed",
+            Msg::Attach { .. } => "attach",
+            Msg::Ping { .. } => "ping",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_garbage() {
+        let m = Msg::Syscall {
+            id: 3,
+            call: Call::scalar(110, [0; 6]),
+        };
+        assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
+        let o = Msg::Offer(Offer {
+            version: PEER_VERSION,
+            home: HomeRef {
+                node: "node1".into(),
+                addr: "10.0.0.1:7100".parse().unwrap(),
+                pid: 42,
+            },
+            cmd: "xz".into(),
+            uid: 1000,
+            from_home: true,
+            token: 9,
+            mem_bytes: 1 << 20,
+            migrations: 0,
+            cpu_secs: 0.5,
+        });
+        assert_eq!(Msg::decode(&o.encode()).unwrap(), o);
+        assert!(Msg::decode(&[0xff, 0xff, 0xff]).is_err());
+        assert!(Msg::decode(&[]).is_err());
+        // Truncations of a valid message are refused, never half-used.
+        let bytes = o.encode();
+        for n in 0..bytes.len() {
+            assert!(Msg::decode(&bytes[..n]).is_err(), "prefix {n} decoded");
+        }
+    }
+}
