@@ -94,11 +94,21 @@ impl Slot {
 }
 
 /// Vectors by member key, merged by `(generation, version)`.
+///
+/// Hot rumours are sent freshest first: `hot[n]` queues the vectors with
+/// `n` transmissions left, and [`LoadTable::take_hot`] serves the highest
+/// `n` first. A new vector therefore goes out in the next round even when
+/// a burst (a cold start, many nodes publishing at once) left hundreds of
+/// older rumours queued; those drain afterwards, and pulls repair what
+/// they miss. Queue entries carry the version they were queued for; an
+/// entry whose slot has moved on (newer version, fewer transmissions left)
+/// is skipped.
 #[derive(Debug, Default)]
 pub struct LoadTable {
     slots: Vec<Option<Slot>>,
     len: usize,
-    hot: VecDeque<Key>,
+    hot: Vec<VecDeque<(Key, u32)>>,
+    hot_entries: usize,
 }
 
 impl LoadTable {
@@ -116,16 +126,13 @@ impl LoadTable {
         if self.slots.len() <= i {
             self.slots.resize(i + 1, None);
         }
-        let was_hot = match &self.slots[i] {
+        match &self.slots[i] {
             Some(old) if (v.id.generation, v.version) <= (old.generation, old.version) => {
                 return false
             }
-            Some(old) => old.hot > 0,
-            None => {
-                self.len += 1;
-                false
-            }
-        };
+            Some(_) => {}
+            None => self.len += 1,
+        }
         let l = &v.load;
         self.slots[i] = Some(Slot {
             name: book.name(key, truncate_utf8(&v.name, MAX_NAME_LEN)),
@@ -141,10 +148,20 @@ impl LoadTable {
             flags: (u8::from(l.accepting) * ACCEPTING) | (u8::from(v.leaving) * LEAVING),
             hot: rumour_tx,
         });
-        if !was_hot && rumour_tx > 0 {
-            self.hot.push_back(key);
-        }
+        self.queue_hot(key, v.version, rumour_tx);
         true
+    }
+
+    fn queue_hot(&mut self, key: Key, version: u32, left: u8) {
+        if left == 0 {
+            return;
+        }
+        let n = usize::from(left);
+        if self.hot.len() <= n {
+            self.hot.resize_with(n + 1, VecDeque::new);
+        }
+        self.hot[n].push_back((key, version));
+        self.hot_entries += 1;
     }
 
     /// The entry of `key`.
@@ -162,9 +179,10 @@ impl LoadTable {
         self.len == 0
     }
 
-    /// Hot rumours still queued.
+    /// Hot rumours still queued (an upper bound: superseded entries are
+    /// dropped when reached).
     pub fn hot_len(&self) -> usize {
-        self.hot.len()
+        self.hot_entries
     }
 
     /// Drops the vector of `key` (a member forgotten by the cluster).
@@ -176,35 +194,41 @@ impl LoadTable {
         }
     }
 
-    /// Takes hot vectors round-robin until `budget` bytes are used, counting
-    /// one transmission for each.
+    /// Takes hot vectors, those with the most transmissions left first,
+    /// until `budget` bytes are used, counting one transmission for each.
     pub fn take_hot(&mut self, mut budget: usize, book: &AddrBook) -> Vec<LoadVector> {
         let mut out = Vec::new();
         let mut requeue = Vec::new();
-        while out.len() < 255 {
-            let Some(key) = self.hot.pop_front() else {
-                break;
-            };
-            let Some(slot) = self.slots.get_mut(key as usize).and_then(Option::as_mut) else {
-                continue;
-            };
-            if slot.hot == 0 {
-                continue;
-            }
-            let addr = book.addr(key);
-            let len = slot.encoded_len(&addr);
-            if len > budget {
-                self.hot.push_front(key);
-                break;
-            }
-            budget -= len;
-            slot.hot -= 1;
-            out.push(slot.vector(addr));
-            if slot.hot > 0 {
-                requeue.push(key);
+        let mut n = self.hot.len();
+        'levels: while n > 1 && out.len() < 255 {
+            n -= 1;
+            while out.len() < 255 {
+                let Some((key, version)) = self.hot[n].pop_front() else {
+                    continue 'levels;
+                };
+                self.hot_entries -= 1;
+                let Some(slot) = self.slots.get_mut(key as usize).and_then(Option::as_mut) else {
+                    continue;
+                };
+                if usize::from(slot.hot) != n || slot.version != version {
+                    continue;
+                }
+                let addr = book.addr(key);
+                let len = slot.encoded_len(&addr);
+                if len > budget {
+                    self.hot[n].push_front((key, version));
+                    self.hot_entries += 1;
+                    break 'levels;
+                }
+                budget -= len;
+                slot.hot -= 1;
+                out.push(slot.vector(addr));
+                requeue.push((key, version, slot.hot));
             }
         }
-        self.hot.extend(requeue);
+        for (key, version, left) in requeue {
+            self.queue_hot(key, version, left);
+        }
         out
     }
 

@@ -35,6 +35,10 @@ impl ClusterNode {
         // refresh together.
         let jitter = 0.75 + 0.5 * self.rng.random::<f64>();
         self.next_refresh = now + self.config.refresh_interval.mul_f64(jitter);
+        // Likewise the spacing of publications: nodes that published
+        // together (a cold start) must not all publish again together when
+        // the publication interval ends.
+        self.publish_jitter = 0.75 + 0.5 * self.rng.random::<f64>();
     }
 
     /// The shortest time between two publications of the local vector: the
@@ -57,7 +61,7 @@ impl ClusterNode {
         };
         let since = now.saturating_sub(*at);
         let due = now >= self.next_refresh
-            || (since >= self.publish_interval()
+            || (since >= self.publish_interval().mul_f64(self.publish_jitter)
                 && is_significant_change(published, &self.local, &self.config.thresholds));
         if due {
             self.publish(now);
