@@ -5,21 +5,25 @@
 //! ptrace or sockets, and never reads a clock. The daemon, once a second,
 //! fills a [`NodeState`] for itself (fresh), one per peer (the gossiped,
 //! stale load vectors, in [`Peers`]) and a [`Proc`] per local process, calls
-//! [`decide`], asks each target to [`admit`] the proposed [`Move`]s, and
-//! migrates the admitted ones.
+//! [`decide`], puts each proposed [`Move`]'s [`Offer`] to the target's
+//! [`admit`] (then to the [`Move::also`] fallbacks in order, if it refuses),
+//! and migrates what is admitted. The target counts admitted, not yet
+//! landed arrivals in its [`Pending`].
 //!
-//! The rule starts from MOSIX's (DESIGN.md, "Load balancing") and changes
-//! what the simulator showed matters:
+//! The rule starts from MOSIX's (DESIGN.md, "Load balancing"; kept as
+//! [`Rule::Mosix`] for comparison) and changes:
 //! - rates, not loads: a process's rate on a node is its speed times its CPU
 //!   share there, so a faster node wins even when busier;
 //! - a move must pay: the time saved on the remaining work, estimated from
 //!   the work done (heavy-tailed lifetimes: old processes live long), must
 //!   beat the cost of moving (frozen time, and the copy time during which
-//!   it still runs at the old rate); new processes
-//!   therefore stay home, and old ones leave a busy node first;
+//!   it still runs at the old rate); new processes therefore stay home, and
+//!   processes are ranked by the slowdown a move saves them;
 //! - hysteresis: the rate there must be [`Params::gain`] (1.3) times the rate
-//!   here, more for a process that already moved, and none moves again
+//!   here, more for a process that moved recently, and none moves again
 //!   within [`Params::settle`] seconds of arriving;
+//! - published loads rise slowly, so a fractional run-queue of a peer counts
+//!   as the next whole process ([`Params::round_up`]);
 //! - herds: each decision probes a random sample of peers and picks at
 //!   random among near-equal ones, and the target's [`admit`] refuses what
 //!   its fresh load plus pending arrivals cannot serve better than the sender;

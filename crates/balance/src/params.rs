@@ -83,7 +83,7 @@ pub struct Params {
     /// (default 1.1).
     pub home_gain: f64,
     /// Seconds after arriving by migration during which a process makes no
-    /// balancing move (default 5).
+    /// balancing move (default 2).
     pub settle: f64,
     /// A process younger than this many seconds stays home (default 0.5).
     pub residency: f64,

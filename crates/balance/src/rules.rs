@@ -37,12 +37,14 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
             .filter(|&i| !plan.moving[i] && procs[i].cpu >= params.busy_cpu)
             .collect();
         let unexplained = (plan.runnable - busy.len() as f64).max(0.0);
-        let mut best: Option<(f64, usize, usize, Reason, f64)> = None;
+        let mut best: Option<(f64, usize, usize, Reason, f64, f64)> = None;
         for (i, p) in procs.iter().enumerate() {
             if !may_balance(plan, i, p, params) {
                 continue;
             }
             let remaining = estimate(p);
+            // With `horizon`, a co-runner expected to finish within a fraction
+            // of this process's remaining time counts only for that fraction.
             // With `horizon`, a co-runner expected to finish within a fraction
             // of this process's remaining time counts only for that fraction.
             let rh = if params.horizon {
@@ -60,14 +62,13 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
             } else {
                 plan.rate_here()
             };
+            let need = params.gain_for(p.migrations, p.since_move) * rh;
             // It runs here while its memory is copied, then is frozen.
             let cost = params.transfer.frozen(p.mem);
             let later = (remaining - params.transfer.copy_running(p.mem) * rh).max(0.0);
             let saving = |r_there: f64| later * (1.0 / rh - 1.0 / r_there) - cost;
             let d = plan.demand_of(p);
-            let other = plan
-                .pick(p, params, true, rng)
-                .filter(|&(_, r)| r >= params.gain_for(p.migrations, p.since_move) * rh);
+            let other = plan.pick(p, params, true, rng).filter(|&(_, r)| r >= need);
             let home = plan.home_of(p).and_then(|h| {
                 let r = plan.cands[h].rate_for(d);
                 (plan.cands[h].takes(p, params) && r >= params.home_gain * rh).then_some((h, r))
@@ -89,15 +90,13 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
                 s /= p.work.max(0.0) + remaining;
             }
             if best.is_none_or(|b| s > b.0) {
-                best = Some((s, i, c, reason, rh));
+                best = Some((s, i, c, reason, rh, need));
             }
         }
-        let Some((_, i, c, reason, rh)) = best else {
+        let Some((_, i, c, reason, rh, need)) = best else {
             return;
         };
-        let p = &procs[i];
-        let floor =
-            (reason == Reason::Balance).then(|| params.gain_for(p.migrations, p.since_move) * rh);
+        let floor = (reason == Reason::Balance).then_some(need);
         plan.commit(procs, (i, c), reason, rh, floor, params);
     }
 }
