@@ -16,6 +16,9 @@ pub enum StayPath {
     Checkpoint,
     /// Migration: descriptors stay home and the remote's I/O on them is forwarded.
     Migration,
+    /// A guest leaving the node it ran on (going home or on): as [`StayPath::Migration`], but
+    /// the seccomp filter is wend's own sandbox, which stays behind.
+    Return,
 }
 
 /// One reason a process must stay. [`StayReason::name`] is a stable short name for scripts;
@@ -173,7 +176,7 @@ pub fn stay_reasons(f: &ProcessFacts, path: StayPath) -> Vec<StayReason> {
             count: f.posix_timers,
         });
     }
-    if f.seccomp != 0 {
+    if f.seccomp != 0 && path != StayPath::Return {
         out.push(StayReason::Seccomp);
     }
     for ns in &f.foreign_namespaces {

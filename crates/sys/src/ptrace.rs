@@ -80,6 +80,13 @@ impl Stopped {
     /// Attach to a running process with `PTRACE_SEIZE` and freeze it with `PTRACE_INTERRUPT`.
     /// The process is left running on failure; dropping the result lets it go unchanged.
     pub fn seize(pid: Pid) -> Result<Stopped> {
+        Self::seize_then(pid, || {})
+    }
+
+    /// [`Stopped::seize`], calling `after_interrupt` between PTRACE_INTERRUPT and the wait for
+    /// the stop: for a process that only stops once something else lets it (a system call
+    /// waiting killably for a seccomp supervisor's answer: answer it there).
+    pub fn seize_then(pid: Pid, after_interrupt: impl FnOnce()) -> Result<Stopped> {
         ptrace::seize(npid(pid), ptrace::Options::PTRACE_O_TRACESYSGOOD)
             .map_err(|e| SysError::from(("PTRACE_SEIZE", pid, e)))?;
         let mut st = Stopped {
@@ -94,6 +101,7 @@ impl Stopped {
             done: false,
         };
         ptrace::interrupt(npid(pid)).map_err(|e| SysError::from(("PTRACE_INTERRUPT", pid, e)))?;
+        after_interrupt();
         loop {
             let status = match waitpid(npid(pid), Some(WaitPidFlag::__WALL)) {
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -170,6 +178,12 @@ impl Stopped {
     /// A signal that was being delivered when the process stopped.
     pub fn delivering_signal(&self) -> Option<i32> {
         self.delivering
+    }
+
+    /// Forget the signal that was being delivered when it was frozen, so detach does not pass
+    /// it on: for a process whose whole state, its signals included, is replaced by an image.
+    pub fn forget_delivering(&mut self) {
+        self.delivering = None;
     }
 
     /// Signals that arrived while injected calls ran (they are pending for the program).

@@ -137,8 +137,8 @@ fn exited(pid: i32) -> bool {
     matches!(proc::stat::state(pid), Err(_) | Ok('Z') | Ok('X') | Ok('x'))
 }
 
-fn seize(pid: i32) -> Result<Stopped, CkptError> {
-    Stopped::seize(pid).map_err(|e| match e.errno() {
+fn seize(pid: i32, after_interrupt: &mut dyn FnMut()) -> Result<Stopped, CkptError> {
+    Stopped::seize_then(pid, after_interrupt).map_err(|e| match e.errno() {
         Some(libc::ESRCH) => CkptError::NoSuchProcess { pid },
         // EPERM also comes from a process that is exiting (a zombie cannot be traced).
         Some(libc::EPERM) if exited(pid) => CkptError::Died { pid },
@@ -159,8 +159,19 @@ pub fn dump<W: Write>(
     writer: ImageWriter<W>,
     opts: &CheckpointOptions,
 ) -> Result<(Frozen, W, DumpReport), CkptError> {
+    dump_with(pid, writer, opts, &mut || {})
+}
+
+/// [`dump`], calling `after_interrupt` once the freeze is requested and before waiting for it
+/// (see [`Stopped::seize_then`]): a migration guest blocked in a forwarded call is let go there.
+pub fn dump_with<W: Write>(
+    pid: i32,
+    writer: ImageWriter<W>,
+    opts: &CheckpointOptions,
+    after_interrupt: &mut dyn FnMut(),
+) -> Result<(Frozen, W, DumpReport), CkptError> {
     precheck(pid, opts.path)?;
-    dump_checked(pid, writer, opts, false)
+    dump_checked(pid, writer, opts, false, after_interrupt)
 }
 
 /// Refuse by stay reasons (or a missing pid) without touching the process.
@@ -180,8 +191,9 @@ fn dump_checked<W: Write>(
     mut writer: ImageWriter<W>,
     opts: &CheckpointOptions,
     thaw_early: bool,
+    after_interrupt: &mut dyn FnMut(),
 ) -> Result<(Frozen, W, DumpReport), CkptError> {
-    let mut stopped = seize(pid)?;
+    let mut stopped = seize(pid, after_interrupt)?;
     let since = Instant::now();
     // Check again now that it cannot change (a thread may have appeared meanwhile).
     tracing::debug!("frozen");
@@ -345,7 +357,7 @@ pub fn checkpoint_to_file(
     let file = AtomicFile::create(path)?;
     let writer = ImageWriter::spawn(file, &opts.write)?;
     let (frozen, file, dump) =
-        dump_checked(pid, writer, opts, opts.leave_running && opts.snapshot)?;
+        dump_checked(pid, writer, opts, opts.leave_running && opts.snapshot, &mut || {})?;
     // A failed commit drops `frozen`, which lets the process run on.
     file.commit()?;
     tracing::debug!(elapsed = ?frozen.since().elapsed(), "image committed");

@@ -131,6 +131,8 @@ pub fn restore_into<R: Read + Send>(
     opts: &RestoreOptions,
 ) -> Result<Stopped, CkptError> {
     target.set_drop_action(wend_sys::DropAction::Kill);
+    // The image holds its signals; the one being delivered at the old freeze is among them.
+    target.forget_delivering();
     check_image(image)?;
     files::verify_mappings(image)?;
     let first = read_blobs(reader, None)?;

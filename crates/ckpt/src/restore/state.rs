@@ -41,12 +41,20 @@ pub(crate) fn set_mm(
         });
     }
     poke(st, auxv_addr, &auxv)?;
-    let exe_fd = remote_open(st, scratch, &image.exe, libc::O_RDONLY).map_err(|_| {
-        CkptError::MissingFile {
-            path: image.exe.clone(),
-            what: "the executable",
-        }
-    })?;
+    // A process rebuilt into itself (a deputy coming home) keeps its executable link: the
+    // kernel refuses to replace it while that file is mapped again (EBUSY), and -1 keeps it.
+    let same_exe = wend_sys::proc::readlink(pid, "exe")
+        .is_ok_and(|p| p.as_os_str() == std::ffi::OsStr::new(&image.exe));
+    let exe_fd = if same_exe {
+        u64::from(u32::MAX)
+    } else {
+        remote_open(st, scratch, &image.exe, libc::O_RDONLY).map_err(|_| {
+            CkptError::MissingFile {
+                path: image.exe.clone(),
+                what: "the executable",
+            }
+        })?
+    };
     let mut map = words(&[
         m.start_code,
         m.end_code,
@@ -76,8 +84,10 @@ pub(crate) fn set_mm(
             0,
         ],
     );
-    st.syscall("close", libc::SYS_close, [exe_fd, 0, 0, 0, 0, 0])
-        .map_err(sys)?;
+    if !same_exe {
+        st.syscall("close", libc::SYS_close, [exe_fd, 0, 0, 0, 0, 0])
+            .map_err(sys)?;
+    }
     r.map_err(sys)?;
     Ok(())
 }

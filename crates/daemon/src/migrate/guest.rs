@@ -22,6 +22,24 @@ use super::stream::{LinkSink, LinkSource};
 use super::wire::{Dest, Msg, Offer, PEER_VERSION};
 use super::{Manager, LINK_SILENCE, PING_EVERY, STEP_TIMEOUT};
 
+/// The kernel's "restart this call" code (a reply with it is only given while a signal or a
+/// freeze is pending, so the guest never sees it).
+const ERESTARTSYS: i64 = 512;
+
+/// Whether a signal the guest does not block is pending for it (its handler or default
+/// action must run before it continues).
+fn signal_waiting(pid: i32) -> bool {
+    let Ok(st) = wend_sys::proc::status(pid) else {
+        return false;
+    };
+    let mask = |k: &str| {
+        wend_sys::proc::status_field(&st, k)
+            .and_then(|v| u64::from_str_radix(v, 16).ok())
+            .unwrap_or(0)
+    };
+    (mask("SigPnd") | mask("ShdPnd")) & !mask("SigBlk") != 0
+}
+
 /// The uid and gid a guest runs as here: nobody. It needs no rights on this node; every call
 /// that could use one goes home.
 const NOBODY: u64 = 65534;
@@ -130,6 +148,8 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
         local,
         offer,
         outstanding: None,
+        cancelling: false,
+        parked: None,
         heard: Instant::now(),
         said: Instant::now(),
     };
@@ -180,7 +200,9 @@ fn sandbox(r: &mut Restored) -> Result<OwnedFd, wend_sys::SysError> {
             0,
         ],
     )?;
-    seccomp::install(st, &wend_deputy::filter::program())
+    // Killable waits: once the daemon has read a call, a signal here cannot cut the guest's
+    // wait short while home runs it (which would run it twice); see `signal_waiting`.
+    seccomp::install_with(st, &wend_deputy::filter::program(), true)
 }
 
 /// Tell home this node runs its process now (a pass-on from another node).
@@ -213,8 +235,13 @@ struct Guest {
     listener: OwnedFd,
     local: i32,
     offer: Offer,
-    /// The forwarded call whose answer is awaited.
-    outstanding: Option<(u64, Prepared)>,
+    /// The forwarded call whose answer is awaited, and when it was sent.
+    outstanding: Option<(u64, Prepared, Instant)>,
+    /// Whether home was asked to cut the outstanding call short.
+    cancelling: bool,
+    /// A call read but left unanswered (home dropped it, or it must run at home): answered
+    /// with ERESTARTSYS when the guest is frozen, so it is made again wherever it runs next.
+    parked: Option<u64>,
     heard: Instant,
     said: Instant,
 }
@@ -316,11 +343,20 @@ impl Guest {
                     Err(e) => return End::Orphaned(e),
                 }
             }
-            if let Some((id, _)) = &self.outstanding {
-                let id = *id;
-                if !seccomp::id_valid(self.listener.as_fd(), id) {
-                    // A signal here ended the guest's wait: home stops the call.
+            if let Some((id, _, since)) = &self.outstanding {
+                let (id, since) = (*id, *since);
+                // A signal for the guest here (its own timer, say) while home runs a long
+                // call: ask home to cut it short, as the kernel would.
+                let gone = !seccomp::id_valid(self.listener.as_fd(), id);
+                if gone {
                     self.outstanding = None;
+                }
+                if gone
+                    || (!self.cancelling
+                        && since.elapsed() > Duration::from_millis(20)
+                        && signal_waiting(self.local))
+                {
+                    self.cancelling = !gone;
                     if let Err(end) = self.send(&Msg::Cancel { id }) {
                         return end;
                     }
@@ -384,13 +420,15 @@ impl Guest {
             }
             Decision::Forward(p) => {
                 let call = p.call.clone();
-                self.outstanding = Some((n.id, p));
+                self.outstanding = Some((n.id, p, Instant::now()));
+                self.cancelling = false;
                 self.send(&Msg::Syscall { id: n.id, call })?;
             }
             Decision::Barrier(why) => {
                 tracing::info!(local = self.local, nr = n.nr, "going home for {why}");
-                // The call is not answered: freezing the guest cuts its wait, and it is made
-                // again at home.
+                // Not answered here: released with ERESTARTSYS once the guest is frozen, so it
+                // is made again at home.
+                self.parked = Some(n.id);
                 self.send(&Msg::Barrier {
                     why: why.to_owned(),
                 })?;
@@ -403,33 +441,19 @@ impl Guest {
     fn message(&mut self, m: Msg) -> Result<(), End> {
         match m {
             Msg::Result { id, outcome } => {
-                if let Some((oid, p)) = self.outstanding.take() {
+                if let Some((oid, p, t)) = self.outstanding.take() {
                     if oid == id {
                         let ret = p
                             .finish(&outcome, &Vm(self.local))
                             .unwrap_or(-i64::from(libc::EFAULT));
                         self.reply(id, ret);
                     } else {
-                        self.outstanding = Some((oid, p));
+                        self.outstanding = Some((oid, p, t));
                     }
                 }
             }
-            Msg::Interrupted { id } => {
-                // Home's call was cut by a signal (sent here just before). If the guest still
-                // waits (the signal is blocked or ignored here), the call is made again.
-                if let Some((oid, p)) = self.outstanding.take() {
-                    if oid == id && seccomp::id_valid(self.listener.as_fd(), id) {
-                        let call = p.call.clone();
-                        self.outstanding = Some((oid, p));
-                        self.send(&Msg::Syscall { id, call })?;
-                    }
-                }
-            }
-            Msg::Dropped { id } => {
-                if matches!(&self.outstanding, Some((oid, _)) if *oid == id) {
-                    self.outstanding = None;
-                }
-            }
+            Msg::Interrupted { id } => self.cut_short(id, false)?,
+            Msg::Dropped { id } => self.cut_short(id, true)?,
             Msg::Signal { signo, .. } => {
                 if let Ok(sig) = nix::sys::signal::Signal::try_from(signo) {
                     let _ = nix::sys::signal::kill(Pid::from_raw(self.local), sig);
@@ -456,16 +480,52 @@ impl Guest {
         Ok(())
     }
 
-    fn freeze_into(local: i32, link: &mut Link) -> Result<(Frozen, u64), String> {
+    /// Home's call `id` was cut short: by a signal at home (sent here just before), by our
+    /// Cancel, or `dropped` for a move. If a signal now waits for the guest, the kernel
+    /// restarts the call or fails it with EINTR as the guest's handler says; a dropped call
+    /// waits for the freeze; an interrupted one is made again.
+    fn cut_short(&mut self, id: u64, dropped: bool) -> Result<(), End> {
+        let Some((oid, p, t)) = self.outstanding.take() else {
+            return Ok(());
+        };
+        if oid != id {
+            self.outstanding = Some((oid, p, t));
+        } else if signal_waiting(self.local) {
+            self.reply(id, -ERESTARTSYS);
+        } else if dropped {
+            self.parked = Some(id);
+        } else {
+            let call = p.call.clone();
+            self.outstanding = Some((oid, p, Instant::now()));
+            self.send(&Msg::Syscall { id, call })?;
+        }
+        Ok(())
+    }
+
+    /// Freeze the guest and stream its image into `link`. A call it waits in (`release`) is
+    /// answered with ERESTARTSYS once the freeze is requested, so the guest stops at once and
+    /// makes the call again wherever it runs next.
+    fn freeze_into(
+        local: i32,
+        link: &mut Link,
+        listener: BorrowedFd<'_>,
+        release: Option<u64>,
+    ) -> Result<(Frozen, u64), String> {
         let opts = CheckpointOptions {
             leave_running: false,
-            path: StayPath::Migration,
+            path: StayPath::Return,
             snapshot: false,
             ..CheckpointOptions::default()
         };
         let writer = ImageWriter::new(LinkSink::new(link), &WriteOptions::default())
             .map_err(|e| e.to_string())?;
-        let (frozen, sink, _) = wend_ckpt::dump(local, writer, &opts).map_err(|e| e.to_string())?;
+        let mut after = || {
+            if let Some(id) = release {
+                let _ = seccomp::reply(listener, id, 0, ERESTARTSYS as i32);
+            }
+        };
+        let (frozen, sink, _) =
+            wend_ckpt::dump_with(local, writer, &opts, &mut after).map_err(|e| e.to_string())?;
         match sink.finish() {
             Ok(n) => Ok((frozen, n)),
             Err(e) => {
@@ -477,7 +537,8 @@ impl Guest {
 
     /// Send the guest home on the home link (after Returning or Barrier was said).
     fn go_home(&mut self) -> End {
-        let frozen = match Self::freeze_into(self.local, &mut self.link) {
+        let release = self.parked.take().or(self.outstanding.take().map(|o| o.0));
+        let frozen = match Self::freeze_into(self.local, &mut self.link, self.listener.as_fd(), release) {
             Ok((f, _)) => f,
             Err(e) => {
                 let _ = send(&mut self.link, &Msg::Failed { reason: e.clone() });
@@ -524,7 +585,8 @@ impl Guest {
             Ok(other) => return stay(self, format!("{} answered {}", dest.node, other.name())),
             Err(e) => return stay(self, e),
         }
-        let frozen = match Self::freeze_into(self.local, &mut to) {
+        let release = self.parked.or(self.outstanding.as_ref().map(|o| o.0));
+        let frozen = match Self::freeze_into(self.local, &mut to, self.listener.as_fd(), release) {
             Ok((f, _)) => f,
             Err(e) => return stay(self, e),
         };

@@ -644,28 +644,37 @@ impl Away {
     /// it run at home.
     fn come_home(&mut self) -> Option<End> {
         let t = Instant::now();
-        let deputy = self.deputy.take()?;
         let link = self.link.as_mut()?;
-        let st = match deputy.into_stopped() {
-            Ok(st) => st,
-            Err(e) => return Some(End::Lost(format!("its deputy could not take it back: {e}"))),
-        };
         let _ = link.set_read_timeout(Some(STEP_TIMEOUT * 3));
-        let rebuilt = (|| -> Result<_, String> {
-            let mut src = LinkSource::new(link);
-            let mut reader = ImageReader::new(&mut src).map_err(|e| e.to_string())?;
-            let image: wend_ckpt::ProcessImage = reader.read_meta().map_err(|e| e.to_string())?;
-            let st = wend_ckpt::restore_into(st, &image, &mut reader, &RestoreOptions::default())
-                .map_err(|e| e.to_string())?;
-            drop(reader);
-            src.drain().map_err(|e| e.to_string())?;
-            Ok(st)
-        })();
-        let st = match rebuilt {
+        let mut src = LinkSource::new(link);
+        // The metadata first, while the deputy is still whole: if the image never comes,
+        // the process is lost, and its home pid must end (its state there is stale).
+        let mut reader = match ImageReader::new(&mut src) {
+            Ok(r) => r,
+            Err(e) => return Some(End::Lost(format!("its image did not come: {e}"))),
+        };
+        let image: wend_ckpt::ProcessImage = match reader.read_meta() {
+            Ok(m) => m,
+            Err(e) => return Some(End::Lost(format!("its image did not come: {e}"))),
+        };
+        let deputy = self.deputy.take()?;
+        let rebuilt = deputy
+            .into_stopped()
+            .map_err(|e| e.to_string())
+            .and_then(|mut st| {
+                st.set_drop_action(wend_sys::DropAction::Kill);
+                wend_ckpt::restore_into(st, &image, &mut reader, &RestoreOptions::default())
+                    .map_err(|e| e.to_string())
+            });
+        drop(reader);
+        let drained = src
+            .drain()
+            .map_err(|e| format!("the image stream broke: {e}"));
+        let st = match rebuilt.and_then(|st| drained.map(|()| st)) {
             Ok(st) => st,
             Err(e) => {
                 let _ = self.send(&Msg::Failed { reason: e.clone() });
-                // restore_into killed what was left of it.
+                // What is left of it was killed (its Stopped drops with the kill action).
                 return Some(End::Lost(format!("rebuilding it at home failed: {e}")));
             }
         };
