@@ -20,6 +20,7 @@
 mod book;
 pub mod codec;
 mod config;
+pub mod digest;
 mod error;
 pub mod fuzzing;
 mod identity;

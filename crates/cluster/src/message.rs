@@ -4,8 +4,10 @@
 //! message = tag:u8 body
 //!   1 Membership: the rest is one foca packet (see `codec`)
 //!   2 LoadGossip: sender:NodeId count:u8 count × LoadVector   (hot rumours)
-//!   3 SyncRequest: sender:NodeId known:u32 window_ms:u32        (pull the table,
-//!                  or with window_ms > 0 only what arrived in that last window)
+//!   3 SyncRequest: sender:NodeId known:u32 window_ms:u32 count:u8 count × u32
+//!                  (pull the table, or with window_ms > 0 only what arrived in
+//!                  that last window, plus the members of every digest bucket
+//!                  that differs from the answerer's; count 0: no digest)
 //!   4 SyncReply: sender:NodeId count:u8 count × LoadVector     (one chunk of it)
 //!   5 Want: sender:NodeId count:u8 count × Addr   (the vectors of these members)
 //! ```
@@ -41,6 +43,8 @@ pub enum Message<'a> {
         /// 0: the whole table; else only vectors the answerer merged within
         /// this many milliseconds (a cheap repair of missed rumours).
         window_ms: u32,
+        /// The asker's membership digest (`crate::digest`), empty for none.
+        digest: Vec<u32>,
     },
     /// A request for the vectors of a few members the sender lacks.
     Want {
@@ -84,11 +88,22 @@ impl<'a> Message<'a> {
                     Message::LoadGossip { sender, vectors }
                 }
             }
-            SYNC_REQUEST => Message::SyncRequest {
-                sender: NodeId::decode(&mut r)?,
-                known: r.u32()?,
-                window_ms: r.u32()?,
-            },
+            SYNC_REQUEST => {
+                let sender = NodeId::decode(&mut r)?;
+                let known = r.u32()?;
+                let window_ms = r.u32()?;
+                let n = r.u8()?;
+                let mut digest = Vec::with_capacity(usize::from(n));
+                for _ in 0..n {
+                    digest.push(r.u32()?);
+                }
+                Message::SyncRequest {
+                    sender,
+                    known,
+                    window_ms,
+                    digest,
+                }
+            }
             WANT => {
                 let sender = NodeId::decode(&mut r)?;
                 let n = r.u8()?;
@@ -143,11 +158,17 @@ impl<'a> Message<'a> {
                 sender,
                 known,
                 window_ms,
+                digest,
             } => {
                 out.push(SYNC_REQUEST);
                 sender.encode(&mut out);
                 out.extend_from_slice(&known.to_be_bytes());
                 out.extend_from_slice(&window_ms.to_be_bytes());
+                let n = digest.len().min(255);
+                out.push(n as u8);
+                for d in &digest[..n] {
+                    out.extend_from_slice(&d.to_be_bytes());
+                }
             }
         }
         out

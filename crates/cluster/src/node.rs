@@ -28,6 +28,7 @@ use rand::{Rng, RngExt, SeedableRng};
 use crate::book::{AddrBook, Key};
 use crate::codec::WireCodec;
 use crate::config::ClusterConfig;
+use crate::digest::{self, Digest};
 use crate::error::{ClusterError, DecodeError};
 use crate::identity::{NodeId, SwimId};
 use crate::key::ClusterKey;
@@ -68,6 +69,8 @@ pub struct ClusterNode {
     timer_seq: u64,
     active: Vec<SwimId>,
     active_pos: Vec<u32>,
+    digest: Digest,
+    bucket_of: Vec<u8>,
     table: LoadTable,
     local: LocalLoad,
     version: u32,
@@ -178,6 +181,8 @@ impl ClusterNode {
             timer_seq: 0,
             active: Vec::new(),
             active_pos: Vec::new(),
+            digest: Digest::default(),
+            bucket_of: Vec::new(),
             table: LoadTable::default(),
             local,
             version: 0,
@@ -203,6 +208,9 @@ impl ClusterNode {
             now: Duration::ZERO,
             config,
         };
+        let addr = node.config.addr;
+        node.digest.toggle(&addr);
+        node.set_bucket(node.self_key, &addr);
         node.publish(Duration::ZERO);
         Ok(node)
     }
@@ -351,10 +359,13 @@ impl ClusterNode {
                 Ok(())
             }
             Message::SyncRequest {
-                sender, window_ms, ..
+                sender,
+                window_ms,
+                digest,
+                ..
             } => {
                 if sender.addr != self.config.addr {
-                    self.answer_sync(sender.addr, window_ms);
+                    self.answer_sync(sender.addr, window_ms, &digest);
                 }
                 Ok(())
             }
@@ -726,9 +737,25 @@ impl ClusterNode {
             INACTIVE => {
                 self.active_pos[k] = u32::try_from(self.active.len()).expect("< 2^32 members");
                 self.active.push(id);
+                let addr = self.book.addr(id.key);
+                self.digest.toggle(&addr);
+                self.set_bucket(id.key, &addr);
             }
             p => self.active[p as usize] = id,
         }
+    }
+
+    fn set_bucket(&mut self, key: Key, addr: &SocketAddr) {
+        let k = key as usize;
+        if self.bucket_of.len() <= k {
+            self.bucket_of.resize(k + 1, u8::MAX);
+        }
+        self.bucket_of[k] = digest::place(addr).0 as u8;
+    }
+
+    /// The digest bucket of an active member (or this node).
+    fn bucket(&self, key: Key) -> usize {
+        usize::from(self.bucket_of.get(key as usize).copied().unwrap_or(u8::MAX))
     }
 
     fn deactivate(&mut self, key: Key) {
@@ -740,6 +767,8 @@ impl ClusterNode {
             return;
         }
         self.active.swap_remove(p as usize);
+        let addr = self.book.addr(key);
+        self.digest.toggle(&addr);
         if let Some(moved) = self.active.get(p as usize) {
             self.active_pos[moved.key as usize] = p;
         }

@@ -8,6 +8,10 @@ use foca::State;
 use rand::RngExt;
 
 use super::{ClusterNode, MAX_WANT};
+
+/// A window pull also answers the members of at most this many differing
+/// digest buckets.
+const MAX_DIGEST_REPAIR: usize = 8;
 use crate::identity::SwimId;
 use crate::load::{is_significant_change, LoadVector};
 use crate::message::Message;
@@ -133,16 +137,24 @@ impl ClusterNode {
 
     pub(super) fn request_sync(&mut self, window: Duration) {
         if let Some(to) = self.choose_active(1).pop() {
+            // Window pulls carry the membership digest; a whole-table pull
+            // needs none.
+            let digest = if window.is_zero() {
+                Vec::new()
+            } else {
+                self.digest.buckets().to_vec()
+            };
             let msg = Message::SyncRequest {
                 sender: self.id(),
                 known: u32::try_from(self.table.len()).unwrap_or(u32::MAX),
                 window_ms: u32::try_from(window.as_millis()).unwrap_or(u32::MAX),
+                digest,
             };
             self.send_to(to, &msg);
         }
     }
 
-    pub(super) fn answer_sync(&mut self, to: SocketAddr, window_ms: u32) {
+    pub(super) fn answer_sync(&mut self, to: SocketAddr, window_ms: u32, digest: &[u32]) {
         // At most one whole-table answer per asker per half sync interval: a
         // replayed request cannot make this node flood the asker. Window
         // answers are small and bounded by the window.
@@ -171,6 +183,17 @@ impl ClusterNode {
         };
         let me = self.id();
         let budget = self.config.max_datagram - SEAL_OVERHEAD - Message::load_header_len(&me);
+        // The members of differing digest buckets, when only a few differ
+        // (a node missing a member or two). When many differ, the asker is
+        // still catching up through table pulls and `Want`.
+        let mut differing = if digest.is_empty() {
+            Vec::new()
+        } else {
+            self.digest.differing(digest)
+        };
+        if differing.iter().filter(|d| **d).count() > MAX_DIGEST_REPAIR {
+            differing.clear();
+        }
         let start = self.rng.random_range(0..self.book.len().max(1));
         let chunks = self.table.chunks(
             start,
@@ -178,8 +201,13 @@ impl ClusterNode {
             self.config.max_sync_datagrams,
             &self.book,
             |key, slot| {
-                since.is_none_or(|t| slot.received_at() >= t)
-                    && (key == self.self_key || self.is_active_key(key))
+                let recent = since.is_none_or(|t| slot.received_at() >= t);
+                let active = key == self.self_key || self.is_active_key(key);
+                // A recent leaving vector goes out although its author is
+                // no longer active: a node that missed its rumour would
+                // otherwise never tell "left" from "dead".
+                (active && (recent || differing.get(self.bucket(key)).is_some_and(|d| *d)))
+                    || (recent && since.is_some() && slot.leaving())
             },
         );
         for vectors in chunks {
