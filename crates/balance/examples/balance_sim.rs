@@ -4,11 +4,19 @@
 //! ```text
 //! cargo run --release -p wend-balance --example balance_sim -- [--nodes 1000,10000]
 //!     [--util 0.7] [--seed 1] [--strategies bound,wend,mosix,none,random]
-//!     [--warmup S] [--duration S] [--work-min S] [--work-max S] [--alpha A]
-//!     [--mem-max MIB] [--bandwidth BYTES/S] [--stop-and-copy 1] [--gossip-min S] [--gossip-max S]
-//!     [--gain G] [--probes N] [--max-moves N] [--residency S] [--settle S]
-//!     [--payback F] [--remaining-factor F] [--admit-gain G] [--gain-per-move G]
+//!   cluster and workload (SimConfig):
+//!     [--warmup S] [--duration S] [--drain-cap S] [--work-min S] [--work-max S]
+//!     [--alpha A] [--mem-max MIB] [--bandwidth BYTES/S] [--stop-and-copy 1]
+//!     [--gossip-min S] [--gossip-max S] [--speed-min X] [--speed-max X] [--period S]
+//!   policy (Params, for the wend strategy):
+//!     [--gain G] [--gain-per-move G] [--home-gain G] [--admit-gain G] [--probes N]
+//!     [--max-moves N] [--fallbacks N] [--residency S] [--settle S] [--recent S]
+//!     [--payback F] [--remaining-factor F] [--min-remaining S] [--tie F]
+//!     [--round-up F] [--per-work 0|1] [--horizon 0|1]
 //! ```
+//!
+//! With `BALANCE_SIM_OCCUPANCY=1` in the environment, each strategy's line is
+//! followed by how busy the nodes of each quarter of the speed range were.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -124,6 +132,16 @@ fn real_main() -> Result<(), String> {
             };
             let start = Instant::now();
             let report = run(&config, &strategy).map_err(|e| e.to_string())?;
+            if name == "bound" {
+                bound = Some(report.mean_slowdown);
+            }
+            let ratio = bound.map_or(f64::NAN, |b| report.mean_slowdown / b);
+            println!(
+                "{report} | vs bound {ratio:.3} | sim {:.0} s, {} events, wall {:.1} s",
+                report.sim_time,
+                report.events,
+                start.elapsed().as_secs_f64()
+            );
             if std::env::var_os("BALANCE_SIM_OCCUPANCY").is_some() && name != "bound" {
                 for (q, row) in report.occupancy.iter().enumerate() {
                     println!(
@@ -136,16 +154,6 @@ fn real_main() -> Result<(), String> {
                     );
                 }
             }
-            if name == "bound" {
-                bound = Some(report.mean_slowdown);
-            }
-            let ratio = bound.map_or(f64::NAN, |b| report.mean_slowdown / b);
-            println!(
-                "{report} | vs bound {ratio:.3} | sim {:.0} s, {} events, wall {:.1} s",
-                report.sim_time,
-                report.events,
-                start.elapsed().as_secs_f64()
-            );
         }
     }
     Ok(())

@@ -135,12 +135,6 @@ impl Peers {
             .ok()
             .map(|i| &self.nodes[i])
     }
-
-    /// Mutable access for a simulator that refreshes vectors in place
-    /// (ids must not change).
-    pub fn get_mut_by_index(&mut self, index: usize) -> Option<&mut NodeState> {
-        self.nodes.get_mut(index)
-    }
 }
 
 /// Why a process may not move. The daemon knows many stay reasons (`wend ps`
