@@ -81,28 +81,28 @@ impl<'a> Plan<'a> {
         rng: &mut R,
     ) -> Self {
         let all = peers.as_slice();
-        let mut cands: Vec<Cand<'a>> = Vec::new();
-        let add = |cands: &mut Vec<Cand<'a>>, node: &'a NodeState| {
-            if node.id != local.id && !cands.iter().any(|c| c.node.id == node.id) {
-                cands.push(Cand {
-                    node,
-                    runnable: peer_runnable(node, params),
-                    mem_free: node.mem_free as f64,
-                });
-            }
+        let cand = |node: &'a NodeState| Cand {
+            node,
+            runnable: peer_runnable(node, params),
+            mem_free: node.mem_free as f64,
         };
+        let mut cands: Vec<Cand<'a>> = Vec::new();
         if params.probes == 0 || params.probes >= all.len() {
-            for node in all {
-                add(&mut cands, node);
-            }
+            // Every peer (ids are unique in `Peers`), homes included.
+            cands.extend(all.iter().filter(|n| n.id != local.id).map(cand));
         } else {
+            let mut add = |node: &'a NodeState| {
+                if node.id != local.id && !cands.iter().any(|c| c.node.id == node.id) {
+                    cands.push(cand(node));
+                }
+            };
             for _ in 0..params.probes {
-                add(&mut cands, &all[rng.random_range(0..all.len())]);
+                add(&all[rng.random_range(0..all.len())]);
             }
-        }
-        for home in procs.iter().filter_map(|p| p.home) {
-            if let Some(node) = peers.get(home) {
-                add(&mut cands, node);
+            for home in procs.iter().filter_map(|p| p.home) {
+                if let Some(node) = peers.get(home) {
+                    add(node);
+                }
             }
         }
         let runnable = local_runnable(local, procs, params);
