@@ -88,7 +88,7 @@ impl ClusterConfig {
             min_publish_interval: Duration::from_secs(1),
             rumour_budget: 6000,
             thresholds: ChangeThresholds::default(),
-            sync_interval: Duration::from_secs(1),
+            sync_interval: Duration::from_millis(500),
             recent_pull_interval: Duration::from_secs(2),
             recent_window: Duration::from_secs(4),
             anti_entropy_interval: Duration::from_secs(120),

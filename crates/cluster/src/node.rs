@@ -482,6 +482,18 @@ impl ClusterNode {
         self.maybe_publish(now);
     }
 
+    /// Publishes the local vector at once, whatever the publication
+    /// interval: for a change that must not wait (an operator stopping the
+    /// node from accepting guests). Each call costs one rumour through the
+    /// whole cluster; the scale benchmark uses it on sampled changes to
+    /// measure spreading where the interval is longer than the run.
+    pub fn publish_now(&mut self, now: Duration) {
+        self.now = now;
+        if !self.left {
+            self.publish(now);
+        }
+    }
+
     /// Leaves the cluster gracefully: publishes a last vector marked
     /// `leaving`, tells `leave_fanout` members directly and lets foca
     /// announce the departure. Drain and send the outgoing datagrams before
