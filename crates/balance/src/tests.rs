@@ -456,3 +456,55 @@ fn a_recent_rise_in_a_peers_load_counts_as_a_whole_process() {
         1
     );
 }
+
+#[test]
+fn simulator_runs_every_strategy_and_both_transfer_kinds() {
+    let live = sim::SimConfig {
+        nodes: 40,
+        utilisation: 0.9,
+        warmup: 30.0,
+        duration: 100.0,
+        work_min: 2.0,
+        work_max: 100.0,
+        drain_cap: 1000.0,
+        seed: 3,
+        ..sim::SimConfig::default()
+    };
+    let stop = sim::SimConfig {
+        transfer: Transfer {
+            live_freeze_per_gib: None,
+            ..Transfer::default()
+        },
+        ..live.clone()
+    };
+    for config in [&live, &stop] {
+        let bound = sim::run(config, &sim::Strategy::Ideal).unwrap();
+        let none = sim::run(config, &sim::Strategy::NoMigration).unwrap();
+        for strategy in [
+            sim::Strategy::Balance(Params::default()),
+            sim::Strategy::Balance(Params::mosix()),
+            sim::Strategy::NoMigration,
+            sim::Strategy::RandomPlacement,
+        ] {
+            let r = sim::run(config, &strategy).unwrap();
+            assert_eq!(r.jobs, bound.jobs, "{r}");
+            assert!(r.mean_slowdown >= 1.0, "{r}");
+            assert!(r.median_slowdown <= r.p99_slowdown, "{r}");
+            let by_work: u64 = r.by_work.iter().map(|b| b.0).sum();
+            assert_eq!(by_work, r.jobs);
+            if let sim::Strategy::Balance(_) = strategy {
+                assert_eq!(r.unfinished, 0, "{r}");
+                assert!(r.moves[0] > 0, "{r}");
+                assert!(r.mean_slowdown < none.mean_slowdown, "{r}\n{none}");
+            } else {
+                assert_eq!(r.moves, [0; 4]);
+            }
+        }
+    }
+    let bad = sim::SimConfig {
+        utilisation: 1.5,
+        ..live
+    };
+    let err = sim::run(&bad, &sim::Strategy::NoMigration).unwrap_err();
+    assert!(err.to_string().contains("utilisation"), "{err}");
+}
