@@ -76,7 +76,7 @@ pub struct Params {
     /// A balancing move needs the rate there to be this many times the rate
     /// here (default 1.3, MOSIX's factor).
     pub gain: f64,
-    /// Added to `gain` per migration the process already made (default 0.2):
+    /// Added to `gain` per migration the process already made (default 0.1):
     /// a process that moved often needs a clearer gain to move again.
     pub gain_per_move: f64,
     /// Gain needed to go home, where a guest has no remote dependencies
@@ -119,7 +119,9 @@ pub struct Params {
     pub mem_reserve: f64,
     /// The target admits a balancing move only if the process's rate there,
     /// with pending arrivals counted, is this many times its rate at the
-    /// sender (default 1.1).
+    /// sender (default 1.5: stricter than the sender's `gain`, because the
+    /// target judges on fresh load and pending arrivals where the sender
+    /// judged on a stale table).
     pub admit_gain: f64,
     /// A peer's runnable count (published load times speed) whose fraction
     /// reaches this counts as the next whole number: published loads rise
@@ -146,7 +148,7 @@ impl Default for Params {
             probes: 16,
             max_moves: 2,
             gain: 1.3,
-            gain_per_move: 0.2,
+            gain_per_move: 0.1,
             home_gain: 1.1,
             settle: 2.0,
             residency: 0.5,
@@ -159,7 +161,7 @@ impl Default for Params {
             tie: 0.1,
             mem_low: 0.1,
             mem_reserve: 0.15,
-            admit_gain: 1.1,
+            admit_gain: 1.5,
             busy_cpu: 0.05,
             fallbacks: 3,
             round_up: 0.2,
