@@ -35,7 +35,9 @@ mod progress;
 mod restore;
 pub mod stay;
 
-pub use dump::{checkpoint_to_file, dump, dump_with, CheckpointOptions, CheckpointReport, DumpReport, Frozen};
+pub use dump::{
+    checkpoint_to_file, dump, dump_with, CheckpointOptions, CheckpointReport, DumpReport, Frozen,
+};
 pub use error::CkptError;
 pub use progress::Progress;
 pub use restore::{open_image, restore, restore_file, restore_into, RestoreOptions, Restored};

@@ -91,8 +91,9 @@ impl Daemon {
         if let Some(share) = config.cpus {
             probe.set_cpu_share(share);
         }
-        let (loads, sampler) =
-            sampler::spawn(probe, traits, shutdown.clone()).map_err(DaemonError::Probe)?;
+        let guests = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (loads, sampler) = sampler::spawn(probe, traits, guests.clone(), shutdown.clone())
+            .map_err(DaemonError::Probe)?;
 
         let mut cc = ClusterConfig::new(config.name.clone(), peer_addr, generation_now());
         cc.initial_load = loads.borrow().clone();
@@ -134,6 +135,7 @@ impl Daemon {
             *key.bytes(),
             config.accept_guests,
             qtx.clone(),
+            guests,
         );
         let links = spawn_listener(manager.clone(), bound, shutdown.clone())
             .map_err(|error| DaemonError::BindPeer { addr: bound, error })?;

@@ -3,6 +3,8 @@
 //! speed with the cluster crate's functions, and hands the resulting load vector to the peer
 //! loop through a watch channel.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -48,6 +50,7 @@ pub fn local_load(smoother: &mut LoadSmoother, sample: &Sample, traits: NodeTrai
 pub fn spawn(
     mut probe: Probe,
     traits: NodeTraits,
+    guests: Arc<AtomicU32>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(watch::Receiver<LocalLoad>, thread::JoinHandle<()>)> {
     let mut smoother = LoadSmoother::new();
@@ -57,7 +60,7 @@ pub fn spawn(
         .name("wend-sampler".into())
         .spawn(move || {
             probe.set_self_tid(nix::unistd::gettid().as_raw());
-            run(probe, smoother, traits, &tx, &shutdown);
+            run(probe, smoother, traits, &guests, &tx, &shutdown);
         })?;
     Ok((rx, handle))
 }
@@ -65,7 +68,8 @@ pub fn spawn(
 fn run(
     probe: Probe,
     mut smoother: LoadSmoother,
-    traits: NodeTraits,
+    mut traits: NodeTraits,
+    guests: &AtomicU32,
     tx: &watch::Sender<LocalLoad>,
     shutdown: &CancellationToken,
 ) {
@@ -94,6 +98,7 @@ fn run(
         if readings == READINGS_PER_SAMPLE {
             if let Some(mut a) = acc.take() {
                 a.runnable /= f64::from(readings);
+                traits.guests = u16::try_from(guests.load(Ordering::Relaxed)).unwrap_or(u16::MAX);
                 let load = local_load(&mut smoother, &a, traits);
                 tracing::trace!(?load, "sampled");
                 if tx.send(load).is_err() {

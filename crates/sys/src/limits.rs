@@ -45,26 +45,6 @@ fn parse_proc_line(line: &str) -> Option<(u64, u64)> {
     Some((value(line.get(26..47)?)?, value(line.get(47..68)?)?))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn proc_limits_lines_parse() {
-        let l = "Max open files            1024                 524288               files     ";
-        assert_eq!(super::parse_proc_line(l), Some((1024, 524288)));
-        let l = "Max cpu time              unlimited            unlimited            seconds   ";
-        assert_eq!(super::parse_proc_line(l), Some((u64::MAX, u64::MAX)));
-        assert_eq!(super::parse_proc_line("short"), None);
-    }
-
-    #[test]
-    fn proc_limits_match_prlimit() {
-        let me = std::process::id() as i32;
-        for r in 0..super::NLIMITS {
-            assert_eq!(super::from_proc(me, r), super::get(me, r).ok(), "resource {r}");
-        }
-    }
-}
-
 /// Set limit `resource` of `pid`.
 pub fn set(pid: Pid, resource: u32, soft: u64, hard: u64) -> Result<()> {
     let new = libc::rlimit64 {
@@ -94,4 +74,28 @@ pub fn set_nice(pid: Pid, nice: i32) -> Result<()> {
         return Err(SysError::last("setpriority", pid));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn proc_limits_lines_parse() {
+        let l = "Max open files            1024                 524288               files     ";
+        assert_eq!(super::parse_proc_line(l), Some((1024, 524288)));
+        let l = "Max cpu time              unlimited            unlimited            seconds   ";
+        assert_eq!(super::parse_proc_line(l), Some((u64::MAX, u64::MAX)));
+        assert_eq!(super::parse_proc_line("short"), None);
+    }
+
+    #[test]
+    fn proc_limits_match_prlimit() {
+        let me = std::process::id() as i32;
+        for r in 0..super::NLIMITS {
+            assert_eq!(
+                super::from_proc(me, r),
+                super::get(me, r).ok(),
+                "resource {r}"
+            );
+        }
+    }
 }

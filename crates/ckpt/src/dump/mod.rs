@@ -356,8 +356,13 @@ pub fn checkpoint_to_file(
     precheck(pid, opts.path)?;
     let file = AtomicFile::create(path)?;
     let writer = ImageWriter::spawn(file, &opts.write)?;
-    let (frozen, file, dump) =
-        dump_checked(pid, writer, opts, opts.leave_running && opts.snapshot, &mut || {})?;
+    let (frozen, file, dump) = dump_checked(
+        pid,
+        writer,
+        opts,
+        opts.leave_running && opts.snapshot,
+        &mut || {},
+    )?;
     // A failed commit drops `frozen`, which lets the process run on.
     file.commit()?;
     tracing::debug!(elapsed = ?frozen.since().elapsed(), "image committed");

@@ -538,13 +538,14 @@ impl Guest {
     /// Send the guest home on the home link (after Returning or Barrier was said).
     fn go_home(&mut self) -> End {
         let release = self.parked.take().or(self.outstanding.take().map(|o| o.0));
-        let frozen = match Self::freeze_into(self.local, &mut self.link, self.listener.as_fd(), release) {
-            Ok((f, _)) => f,
-            Err(e) => {
-                let _ = send(&mut self.link, &Msg::Failed { reason: e.clone() });
-                return End::Orphaned(format!("it could not be sent home: {e}"));
-            }
-        };
+        let frozen =
+            match Self::freeze_into(self.local, &mut self.link, self.listener.as_fd(), release) {
+                Ok((f, _)) => f,
+                Err(e) => {
+                    let _ = send(&mut self.link, &Msg::Failed { reason: e.clone() });
+                    return End::Orphaned(format!("it could not be sent home: {e}"));
+                }
+            };
         let _ = self.link.set_read_timeout(Some(STEP_TIMEOUT * 3));
         let answer = recv_msg(&mut self.link);
         let _ = frozen.kill();

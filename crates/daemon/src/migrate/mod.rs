@@ -18,6 +18,7 @@ mod stream;
 pub mod wire;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,13 +60,14 @@ impl Manager {
         key: [u8; 32],
         accepting: bool,
         queries: mpsc::Sender<Query>,
+        guests: Arc<AtomicU32>,
     ) -> Arc<Manager> {
         Arc::new(Manager {
             node,
             addr,
             key,
             accepting,
-            registry: Registry::default(),
+            registry: Registry::new(guests),
             queries,
         })
     }

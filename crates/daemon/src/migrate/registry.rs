@@ -1,8 +1,9 @@
 //! Who is where: the processes this node is home for, and the guests it runs.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use wend_ckpt::StayPath;
 use wend_proto::{Caller, ProcInfo, ProcState};
@@ -34,11 +35,13 @@ struct GuestEntry {
 }
 
 /// The node's table of managed processes and guests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     home: Mutex<HashMap<i32, HomeEntry>>,
     /// By local pid.
     guests: Mutex<HashMap<i32, GuestEntry>>,
+    /// How many guests run here, for the published load vector.
+    guest_count: Arc<AtomicU32>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -91,6 +94,14 @@ fn clock_ticks() -> f64 {
 }
 
 impl Registry {
+    pub fn new(guest_count: Arc<AtomicU32>) -> Registry {
+        Registry {
+            home: Mutex::default(),
+            guests: Mutex::default(),
+            guest_count,
+        }
+    }
+
     /// Manage `pid` (idempotent; `lock` only ever adds the lock).
     pub fn adopt(&self, pid: i32, lock_it: bool) {
         let mut home = lock(&self.home);
@@ -160,7 +171,8 @@ impl Registry {
 
     /// A guest runs here now: `offer` describes it; it is `local` here.
     pub(super) fn add_guest(&self, local: i32, offer: &super::wire::Offer) {
-        lock(&self.guests).insert(
+        let mut guests = lock(&self.guests);
+        guests.insert(
             local,
             GuestEntry {
                 home_node: offer.home.node.clone(),
@@ -170,15 +182,15 @@ impl Registry {
                 migrations: offer.migrations + 1,
             },
         );
+        self.guest_count
+            .store(guests.len() as u32, Ordering::Relaxed);
     }
 
     pub(super) fn drop_guest(&self, local: i32) {
-        lock(&self.guests).remove(&local);
-    }
-
-    /// Guests running here now.
-    pub fn guest_count(&self) -> u32 {
-        lock(&self.guests).len() as u32
+        let mut guests = lock(&self.guests);
+        guests.remove(&local);
+        self.guest_count
+            .store(guests.len() as u32, Ordering::Relaxed);
     }
 
     /// `wend ps` rows this caller may see.
@@ -205,7 +217,11 @@ impl Registry {
             out.push(ProcInfo {
                 pid: *pid,
                 home: node.to_owned(),
-                cmd: e.cmd.clone(),
+                cmd: if at_home {
+                    cmdline(*pid)
+                } else {
+                    e.cmd.clone()
+                },
                 where_: e.away_on.clone().unwrap_or_else(|| node.to_owned()),
                 state: e.state,
                 cpu_secs: if at_home { cpu_secs(*pid) } else { 0.0 } + e.away_cpu,

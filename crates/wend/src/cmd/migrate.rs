@@ -28,7 +28,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .migrate(args.pid, to.clone())
         .with_context(|| format!("process {} was not moved to {to}", args.pid))?;
     let mib = r.image_bytes as f64 / f64::from(1u32 << 20);
-    if r.image_bytes > 0 {
+    if r.now_on == "home" {
+        println!(
+            "process {} is back home (frozen {:.1} ms)",
+            r.pid, r.frozen_ms
+        );
+    } else if r.image_bytes > 0 {
         println!(
             "process {} now runs on {} (frozen {:.1} ms, {:.1} ms in all, image {mib:.1} MiB)",
             r.pid, r.now_on, r.frozen_ms, r.total_ms
