@@ -24,6 +24,8 @@ use crate::peer::PeerLoop;
 use crate::probe::Probe;
 use crate::sampler::{self, NodeTraits};
 
+/// How long a stopping daemon waits for its processes to come home and its guests to leave.
+pub const EVACUATE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long stopping may take before the remaining tasks are abandoned.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// 2025-01-01T00:00:00Z, the origin of generations.
@@ -40,6 +42,7 @@ pub struct Daemon {
     tracker: TaskTracker,
     sampler: Option<JoinHandle<()>>,
     links: Option<JoinHandle<()>>,
+    manager: Arc<Manager>,
 }
 
 impl Daemon {
@@ -151,7 +154,7 @@ impl Daemon {
             config.api.clone(),
             info,
             qtx,
-            manager,
+            manager.clone(),
             shutdown.clone(),
             tracker.clone(),
         ));
@@ -165,6 +168,7 @@ impl Daemon {
             tracker,
             sampler: Some(sampler),
             links: Some(links),
+            manager,
         })
     }
 
@@ -202,6 +206,8 @@ impl Daemon {
     /// Waits until the daemon has stopped (after its shutdown token was cancelled).
     pub async fn wait(mut self) {
         self.shutdown.cancelled().await;
+        let mgr = self.manager.clone();
+        let _ = tokio::task::spawn_blocking(move || mgr.evacuate(EVACUATE_TIMEOUT)).await;
         self.tracker.close();
         if tokio::time::timeout(DRAIN_TIMEOUT, self.tracker.wait())
             .await

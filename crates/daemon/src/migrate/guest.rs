@@ -87,7 +87,7 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
         );
         return;
     }
-    if !mgr.accepting {
+    if !mgr.accepting || mgr.stopping() {
         let _ = send(
             &mut link,
             &Msg::Refuse {
@@ -360,6 +360,27 @@ impl Guest {
                     if let Err(end) = self.send(&Msg::Cancel { id }) {
                         return end;
                     }
+                }
+            }
+            if self.mgr.stopping() {
+                // This node stops: the guest goes home, once no call of it runs there.
+                match &self.outstanding {
+                    None => {
+                        let why = format!("{} is stopping", self.mgr.node);
+                        tracing::info!(local = self.local, "sending the guest home: {why}");
+                        if let Err(end) = self.send(&Msg::Barrier { why }) {
+                            return end;
+                        }
+                        return self.go_home();
+                    }
+                    Some((id, _, _)) if !self.cancelling => {
+                        let id = *id;
+                        self.cancelling = true;
+                        if let Err(end) = self.send(&Msg::Cancel { id }) {
+                            return end;
+                        }
+                    }
+                    Some(_) => {}
                 }
             }
             if self.said.elapsed() >= PING_EVERY {

@@ -18,9 +18,9 @@ mod stream;
 pub mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use wend_proto::{
@@ -51,6 +51,8 @@ pub struct Manager {
     pub accepting: bool,
     pub registry: Registry,
     queries: mpsc::Sender<Query>,
+    /// Set when the daemon stops: guests go home, nothing new is accepted.
+    stopping: AtomicBool,
 }
 
 impl Manager {
@@ -69,6 +71,7 @@ impl Manager {
             accepting,
             registry: Registry::new(guests),
             queries,
+            stopping: AtomicBool::new(false),
         })
     }
 
@@ -120,6 +123,56 @@ impl Manager {
             }
         }
         rx.blocking_recv().map_err(|_| gone(req.pid))?
+    }
+
+    /// Whether the daemon is stopping.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Before the daemon stops: call this node's processes home from wherever they run, and
+    /// send the guests it runs back to their homes, waiting up to `within`. What is still
+    /// away after that is lost when the daemon exits (its deputies die with it).
+    pub fn evacuate(&self, within: Duration) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + within;
+        let mut waiting = Vec::new();
+        for (pid, ctl) in self.registry.away() {
+            let (tx, rx) = oneshot::channel();
+            if ctl
+                .send(home::Command::Move {
+                    to: None,
+                    reply: tx,
+                })
+                .is_ok()
+            {
+                waiting.push((pid, rx));
+            }
+        }
+        for (pid, mut rx) in waiting {
+            loop {
+                match rx.try_recv() {
+                    Ok(Ok(_)) => break tracing::info!(pid, "called home before stopping"),
+                    Ok(Err(e)) => break tracing::warn!(pid, "could not call it home: {e}"),
+                    Err(oneshot::error::TryRecvError::Closed) => break,
+                    Err(oneshot::error::TryRecvError::Empty) if Instant::now() > deadline => {
+                        break tracing::warn!(pid, "still away as the daemon stops: it is lost")
+                    }
+                    Err(oneshot::error::TryRecvError::Empty) => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                }
+            }
+        }
+        while self.registry.guest_count() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if self.registry.guest_count() > 0 {
+            tracing::warn!(
+                guests = self.registry.guest_count(),
+                "guests still here as the daemon stops: they end with it"
+            );
+        }
     }
 
     /// A node's link address from the cluster view.

@@ -186,6 +186,19 @@ impl Registry {
             .store(guests.len() as u32, Ordering::Relaxed);
     }
 
+    /// Guests running here now.
+    pub fn guest_count(&self) -> u32 {
+        self.guest_count.load(Ordering::Relaxed)
+    }
+
+    /// The deputy threads of every process that is away.
+    pub(super) fn away(&self) -> Vec<(i32, Sender<Command>)> {
+        lock(&self.home)
+            .iter()
+            .filter_map(|(pid, e)| Some((*pid, e.ctl.clone()?)))
+            .collect()
+    }
+
     pub(super) fn drop_guest(&self, local: i32) {
         let mut guests = lock(&self.guests);
         guests.remove(&local);
