@@ -315,10 +315,13 @@ impl Managed<'_> {
             self.pid,
             self.context()
         );
-        let now_on = if to == "home" { "node1" } else { to };
+        let expected = if to == "home" {
+            format!("process {} is back home", self.pid)
+        } else {
+            format!("process {} now runs on {to}", self.pid)
+        };
         assert!(
-            said.contains(&format!("process {} now runs on {now_on}", self.pid))
-                || said.contains(&format!("process {} now runs on {to}", self.pid)),
+            said.contains(&expected),
             "`wend migrate {} {to}` said: {said}\n{}",
             self.pid,
             self.context()
@@ -333,7 +336,9 @@ impl Managed<'_> {
         loop {
             let row = self.mlab.row(self.pid);
             if let Some(r) = &row {
-                if r.where_ == where_ && r.state.as_str() == want_state {
+                // At home, `where` names the home node.
+                let at = if where_ == "home" { "node1" } else { where_ };
+                if r.where_ == at && r.state.as_str() == want_state {
                     return;
                 }
             }
