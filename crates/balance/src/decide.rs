@@ -215,8 +215,9 @@ impl<'a> Plan<'a> {
 /// Proposes the moves of one decision round for `local`, from its `procs`
 /// and its (stale) view of the `peers`. Pure: the same inputs and RNG state
 /// give the same moves. Each move carries the [`Offer`] to give the target's
-/// [`crate::admit`]; a refused move is simply dropped (the next round
-/// decides again).
+/// [`crate::admit`]; if the target refuses, the same offer goes to the
+/// [`Move::also`] fallbacks in order, and if all refuse the process stays
+/// (the next round decides again).
 pub fn decide<R: Rng + ?Sized>(
     local: &NodeState,
     procs: &[Proc],

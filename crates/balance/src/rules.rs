@@ -23,8 +23,9 @@ fn may_balance(plan: &Plan<'_>, i: usize, p: &Proc, params: &Params) -> bool {
 /// rate here (`home_gain` for home) and the time it saves on its estimated
 /// remaining work beats `payback` times the move's cost. Home wins when it
 /// qualifies and is within `home_gain` of the best. Among processes the
-/// largest saving goes first, so old (likely long) processes move and new
-/// ones stay home.
+/// largest saving goes first (per unit of estimated total work with
+/// `per_work`, the slowdown it saves), so old (likely long) processes move
+/// and new ones stay home.
 pub(crate) fn balance_wend<R: Rng + ?Sized>(
     plan: &mut Plan<'_>,
     procs: &[Proc],
@@ -43,8 +44,6 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
                 continue;
             }
             let remaining = estimate(p);
-            // With `horizon`, a co-runner expected to finish within a fraction
-            // of this process's remaining time counts only for that fraction.
             // With `horizon`, a co-runner expected to finish within a fraction
             // of this process's remaining time counts only for that fraction.
             let rh = if params.horizon {
