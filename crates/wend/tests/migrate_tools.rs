@@ -1,0 +1,214 @@
+//! Real tools live-migrated in the middle of their work: each runs under `wend run` in node1
+//! with stdin a pipe from the test and stdout a file, and is moved node1 -> node2 -> node3 ->
+//! home. The test feeds its input in four parts and makes each move while a part is being
+//! fed, so the tool is reading and computing during the move, on whatever machine; it cannot
+//! finish before the last move because its input is not all there yet. The output must be
+//! byte-identical to a local run's, and the exit status the same.
+
+mod migrate_common;
+mod support;
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::process::{ChildStdin, Command, Stdio};
+
+use migrate_common::*;
+
+/// Deterministic text: `unique_kib` KiB of lines of 12 words from a 4000-word vocabulary,
+/// repeated (each copy with its own header line) up to `total_kib`.
+fn text_input(total_kib: usize, unique_kib: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let vocab: Vec<Vec<u8>> = (0..4000)
+        .map(|_| {
+            let len = 2 + (next() % 9) as usize;
+            (0..len).map(|_| b'a' + (next() % 26) as u8).collect()
+        })
+        .collect();
+    let mut unique = Vec::with_capacity(unique_kib * 1024 + 128);
+    while unique.len() < unique_kib * 1024 {
+        for w in 0..12 {
+            if w > 0 {
+                unique.push(b' ');
+            }
+            unique.extend_from_slice(&vocab[(next() % 4000) as usize]);
+        }
+        unique.push(b'\n');
+    }
+    let mut out = Vec::with_capacity(total_kib * 1024 + unique.len());
+    let mut copy = 0;
+    while out.len() < total_kib * 1024 {
+        out.extend_from_slice(format!("copy {copy}\n").as_bytes());
+        out.extend_from_slice(&unique);
+        copy += 1;
+    }
+    out
+}
+
+/// Writes `part` to the tool's stdin in a thread; the thread hands the pipe back.
+fn feed(mut stdin: ChildStdin, part: Vec<u8>) -> std::thread::JoinHandle<ChildStdin> {
+    std::thread::spawn(move || {
+        stdin
+            .write_all(&part)
+            .expect("feeding the tool (did it die?)");
+        stdin
+    })
+}
+
+fn tool(m: &MLab, tag: &str, program: &str, args: &[&str], input: &[u8]) {
+    // The reference: a local run, unmanaged, its input through a pipe as well (gzip, for
+    // one, writes another header for a pipe than for a file).
+    let mut local = Command::new(program)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("reference run");
+    let mut local_in = local.stdin.take().unwrap();
+    let whole = input.to_vec();
+    // Dropped by the thread when written: the end of file.
+    let feeder = std::thread::spawn(move || local_in.write_all(&whole));
+    let r = local.wait_with_output().expect("reference run");
+    feeder.join().unwrap().expect("feeding the reference run");
+    assert!(!r.stdout.is_empty(), "{tag} reference printed nothing");
+
+    let out_path = m.join(&format!("{tag}.out"));
+    let mut argv = vec![program];
+    argv.extend_from_slice(args);
+    let mut g = m.run(
+        tag,
+        &argv,
+        Stdio::piped(),
+        File::create(&out_path).unwrap().into(),
+    );
+    let mut stdin = g.take_stdin().unwrap();
+    let quarter = input.len() / 4;
+    let parts: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            let end = if i == 3 {
+                input.len()
+            } else {
+                (i + 1) * quarter
+            };
+            input[i * quarter..end].to_vec()
+        })
+        .collect();
+    stdin.write_all(&parts[0]).expect("feeding the tool");
+    for (to, part) in ["node2", "node3", "home"].into_iter().zip(&parts[1..]) {
+        let feeder = feed(stdin, part.clone());
+        g.migrate(to);
+        stdin = feeder
+            .join()
+            .unwrap_or_else(|_| panic!("feeding {tag} failed\n{}", g.context()));
+    }
+    drop(stdin);
+    let st = g.wait();
+    let got = fs::read(&out_path).unwrap();
+    assert_eq!(
+        st.code(),
+        r.status.code(),
+        "{tag}: exit status moved vs local\n{}",
+        g.context()
+    );
+    if got != r.stdout {
+        let at = got
+            .iter()
+            .zip(&r.stdout)
+            .position(|(a, b)| a != b)
+            .unwrap_or(got.len().min(r.stdout.len()));
+        panic!(
+            "{tag}: output of the moved run differs from the local run at byte {at} \
+             ({} vs {} bytes)\n{}",
+            got.len(),
+            r.stdout.len(),
+            g.context()
+        );
+    }
+}
+
+#[test]
+fn compressors_and_a_hash_moved_mid_run_match_a_local_run() {
+    let m = MLab::up("tools-z");
+    tool(
+        &m,
+        "gzip",
+        "gzip",
+        &["-9", "-c"],
+        &text_input(12 << 10, 2048),
+    );
+    tool(
+        &m,
+        "xz",
+        "xz",
+        &["-T1", "-9", "-c"],
+        &text_input(3 << 10, 3 << 10),
+    );
+    tool(
+        &m,
+        "bzip2",
+        "bzip2",
+        &["-9", "-c"],
+        &text_input(6 << 10, 2048),
+    );
+    tool(
+        &m,
+        "sha256sum",
+        "sha256sum",
+        &[],
+        &text_input(64 << 10, 1024),
+    );
+}
+
+#[test]
+fn text_tools_moved_mid_run_match_a_local_run() {
+    let m = MLab::up("tools-t");
+    tool(
+        &m,
+        "sort",
+        "sort",
+        &["--parallel=1", "-S", "1G"],
+        &text_input(8 << 10, 4096),
+    );
+    tool(
+        &m,
+        "awk",
+        "awk",
+        &["{ for (i = 1; i <= NF; i++) c[$i] += i } END { for (w in c) print w, c[w] }"],
+        &text_input(8 << 10, 2048),
+    );
+    let bc_input = [
+        "scale=900; 4*a(1)\n",
+        "scale=900; e(1)\n",
+        "scale=900; l(10)\n",
+        "scale=900; s(1) + c(1)\n",
+    ]
+    .concat();
+    tool(&m, "bc", "bc", &["-l"], bc_input.as_bytes());
+    let script = r#"
+import sys
+counts = {}
+h = 0
+for n, line in enumerate(sys.stdin):
+    for w in line.split():
+        counts[w] = counts.get(w, 0) + 1
+        for ch in w:
+            h = (h * 131 + ord(ch)) % 1000000007
+    if n % 5000 == 0:
+        print(n, h, flush=True)
+for w in sorted(counts):
+    print(w, counts[w])
+"#;
+    tool(
+        &m,
+        "python3",
+        "python3",
+        &["-c", script],
+        &text_input(4 << 10, 4 << 10),
+    );
+}
