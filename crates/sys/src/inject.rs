@@ -53,6 +53,12 @@ impl Stopped {
         })
     }
 
+    /// Run injected calls with this stack pointer (None: the process's own). For calls the
+    /// kernel judges by where the stack is (sigaltstack).
+    pub fn set_injection_stack(&mut self, sp: Option<u64>) {
+        self.inject_sp = sp;
+    }
+
     /// Run system call `nr` with `args` inside the tracee; the raw return value (a negative
     /// errno on failure).
     pub fn syscall_raw(&mut self, nr: i64, args: [u64; 6]) -> Result<i64> {
@@ -63,6 +69,9 @@ impl Stopped {
         let base = self.save_regs_once()?;
         let mut r: Regs = base;
         r.set_syscall(insn, nr, args);
+        if let Some(sp) = self.inject_sp {
+            r.set_sp(sp);
+        }
         self.set_regs_raw(&r)?;
         self.step()?;
         let after = self.regs()?;

@@ -69,6 +69,8 @@ pub struct Stopped {
     deferred: Vec<PendingSignal>,
     /// The child an injected clone created (auto-attached through PTRACE_O_TRACECLONE).
     new_child: Option<Pid>,
+    /// Stack pointer for injected calls, when not the process's own.
+    pub(crate) inject_sp: Option<u64>,
     done: bool,
 }
 
@@ -98,6 +100,7 @@ impl Stopped {
             delivering: None,
             deferred: Vec::new(),
             new_child: None,
+            inject_sp: None,
             done: false,
         };
         ptrace::interrupt(npid(pid)).map_err(|e| SysError::from(("PTRACE_INTERRUPT", pid, e)))?;
@@ -141,6 +144,7 @@ impl Stopped {
             delivering: None,
             deferred: Vec::new(),
             new_child: None,
+            inject_sp: None,
             done: false,
         };
         match waitpid(npid(pid), Some(WaitPidFlag::__WALL))
@@ -500,6 +504,7 @@ impl Stopped {
             delivering: None,
             deferred: Vec::new(),
             new_child: None,
+            inject_sp: None,
             done: false,
         };
         // The auto-attached child reports its first stop (an event stop, as we seized).

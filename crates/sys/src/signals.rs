@@ -55,3 +55,15 @@ pub fn wait_forwarding(pid: Pid) -> Result<ChildExit> {
         }
     }
 }
+
+/// Queue signal `sig` to process `pid` with the kernel `siginfo` given (rt_sigqueueinfo). The
+/// kernel accepts this from another process only for codes below zero other than SI_TKILL
+/// (sigqueue, timers, ...): the caller uses kill(2) for the rest.
+pub fn queue_info(pid: Pid, sig: i32, siginfo: &[u8; 128]) -> Result<()> {
+    // SAFETY: the kernel reads 128 bytes of siginfo from a valid buffer of exactly that size.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigqueueinfo, pid, sig, siginfo.as_ptr()) };
+    if r < 0 {
+        return Err(SysError::last("rt_sigqueueinfo", pid));
+    }
+    Ok(())
+}

@@ -119,12 +119,17 @@ pub(crate) fn set_misc(
     ss.extend_from_slice(&((s.flags & !SS_ONSTACK) as u32 as u64).to_ne_bytes());
     ss.extend_from_slice(&s.size.to_ne_bytes());
     poke(st, buf, &ss)?;
-    st.syscall(
+    // The kernel refuses to change the alternate stack while the thread's stack pointer is on
+    // the current one (EPERM): a process rebuilt into itself may have been frozen inside an
+    // SA_ONSTACK handler. The call runs with its stack pointer in the scratch page instead.
+    st.set_injection_stack(Some(scratch));
+    let set = st.syscall(
         "sigaltstack(set)",
         libc::SYS_sigaltstack,
         [buf, 0, 0, 0, 0, 0],
-    )
-    .map_err(sys)?;
+    );
+    st.set_injection_stack(None);
+    set.map_err(sys)?;
     for (which, t) in image.itimers.iter().enumerate() {
         if t.value_us == 0 {
             continue;

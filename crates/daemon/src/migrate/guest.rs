@@ -40,6 +40,22 @@ fn signal_waiting(pid: i32) -> bool {
     (mask("SigPnd") | mask("ShdPnd")) & !mask("SigBlk") != 0
 }
 
+/// Deliver a signal sent to the home pid: with its siginfo where the kernel lets another
+/// process queue it (codes below zero but SI_TKILL: sigqueue, timers), else by kill(2).
+fn deliver(local: i32, signo: i32, siginfo: &[u8]) {
+    const SI_TKILL: i32 = -6;
+    if let Ok(info) = <&[u8; 128]>::try_from(siginfo) {
+        let code = i32::from_ne_bytes([info[8], info[9], info[10], info[11]]);
+        if code < 0 && code != SI_TKILL && wend_sys::signals::queue_info(local, signo, info).is_ok()
+        {
+            return;
+        }
+    }
+    if let Ok(sig) = nix::sys::signal::Signal::try_from(signo) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(local), sig);
+    }
+}
+
 /// The uid and gid a guest runs as here: nobody. It needs no rights on this node; every call
 /// that could use one goes home.
 const NOBODY: u64 = 65534;
@@ -475,11 +491,7 @@ impl Guest {
             }
             Msg::Interrupted { id } => self.cut_short(id, false)?,
             Msg::Dropped { id } => self.cut_short(id, true)?,
-            Msg::Signal { signo, .. } => {
-                if let Ok(sig) = nix::sys::signal::Signal::try_from(signo) {
-                    let _ = nix::sys::signal::kill(Pid::from_raw(self.local), sig);
-                }
-            }
+            Msg::Signal { signo, siginfo } => deliver(self.local, signo, &siginfo),
             Msg::Recall { to: None, .. } => {
                 self.send(&Msg::Returning)?;
                 return Err(self.go_home());

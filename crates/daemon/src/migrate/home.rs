@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use wend_ckpt::{CheckpointOptions, RestoreOptions, StayPath};
-use wend_deputy::home::{Deputy, Executed};
+use wend_deputy::home::{Deputy, Executed, Signal};
 use wend_image::{ImageReader, ImageWriter, WriteOptions};
 use wend_link::Link;
 use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
@@ -194,8 +194,14 @@ fn send_away(
     let st = frozen
         .into_stopped()
         .map_err(|e| failed(format!("the process ran on: {e}")))?;
+    // The signals pending now travelled in the image: the deputy must not send them again.
+    let known: Vec<Signal> = st
+        .pending_signals()
+        .map(|v| v.iter().map(Signal::from).collect())
+        .unwrap_or_default();
     // Dropping the link before Go makes the target throw its copy away.
-    let deputy = Deputy::new(st).map_err(|e| failed(format!("cannot keep a deputy: {e}")))?;
+    let mut deputy = Deputy::new(st).map_err(|e| failed(format!("cannot keep a deputy: {e}")))?;
+    deputy.set_known_signals(known);
     if let Err(e) = link.send(&Msg::Go.encode()) {
         if let Ok(st) = deputy.into_stopped() {
             drop(st); // detaches: runs on at home

@@ -119,6 +119,11 @@ impl Regs {
         r.rip = insn;
     }
 
+    /// Set the stack pointer.
+    pub fn set_sp(&mut self, sp: u64) {
+        self.0.rsp = sp;
+    }
+
     /// Whether the thread was frozen inside a system call that the kernel would restart.
     pub fn in_restartable_syscall(&self) -> bool {
         (self.0.orig_rax as i64) >= 0
