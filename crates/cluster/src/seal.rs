@@ -5,7 +5,7 @@
 //! ```text
 //! offset size  field
 //! 0      2     magic "wC" (0x77 0x43)
-//! 2      1     wire format version (1)
+//! 2      1     wire format version (2; 1 had no digest in SyncRequest)
 //! 3      1     key epoch
 //! 4      1     kind: 1 cluster message, 2 discovery announcement
 //! 5      24    random XChaCha20 nonce
@@ -27,7 +27,7 @@ use crate::key::ClusterKey;
 /// Wire magic of every sealed datagram.
 pub const MAGIC: [u8; 2] = *b"wC";
 /// The wire format version this build speaks.
-pub const WIRE_VERSION: u8 = 1;
+pub const WIRE_VERSION: u8 = 2;
 /// Bytes of the authenticated header (magic to nonce).
 pub const HEADER_LEN: usize = 29;
 /// Bytes a sealed datagram adds to its message: header plus tag.
