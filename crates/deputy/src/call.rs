@@ -41,6 +41,7 @@ pub struct Region {
     /// Bytes of room at home (for `In` equal to `data.len()`).
     pub len: u32,
     /// The guest's bytes for `In` and `InOut`; empty for `Out`.
+    #[serde(with = "serde_bytes")]
     pub data: Vec<u8>,
     pub back: Back,
 }
@@ -60,6 +61,7 @@ pub struct Outcome {
     /// The raw return value (a negative errno on failure).
     pub ret: i64,
     /// For every `Out` and `InOut` region of the call, in order: the bytes to copy back.
+    #[serde(with = "byte_list")]
     pub out: Vec<Vec<u8>>,
 }
 
@@ -144,6 +146,24 @@ impl Outcome {
             (_, Back::All) => region.len as usize,
             (_, Back::UpToRet) => usize::try_from(ret).unwrap_or(0).min(region.len as usize),
         }
+    }
+}
+
+/// A list of byte strings, each as one block (serde's default for `Vec<u8>` is a sequence of
+/// numbers, which formats like postcard then walk byte by byte).
+mod byte_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|b| Bytes::new(b)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Ok(Vec::<ByteBuf>::deserialize(d)?
+            .into_iter()
+            .map(ByteBuf::into_vec)
+            .collect())
     }
 }
 

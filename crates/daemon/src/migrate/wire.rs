@@ -56,7 +56,7 @@ pub enum Msg {
     /// Target: no (the process stays where it is).
     Refuse { reason: String },
     /// A piece of the image stream.
-    Image(Vec<u8>),
+    Image(#[serde(with = "serde_bytes")] Vec<u8>),
     /// The image stream ended.
     ImageEnd,
     /// Target: rebuilt and ready, not running yet.
@@ -77,7 +77,11 @@ pub enum Msg {
     /// Home: the call was not run (or was cut short) after a [`Msg::Cancel`] or a recall.
     Dropped { id: u64 },
     /// Home to remote: a signal sent to the home pid (`siginfo` as the kernel's 128 bytes).
-    Signal { signo: i32, siginfo: Vec<u8> },
+    Signal {
+        signo: i32,
+        #[serde(with = "serde_bytes")]
+        siginfo: Vec<u8>,
+    },
     /// Remote to home: the guest exited with this status.
     Exited { code: i32 },
     /// Remote to home: the guest was killed by this signal.
