@@ -176,3 +176,40 @@ fn compute_guests_moved_mid_run_give_the_local_result() {
         ]
     });
 }
+
+/// A shell script moved to node2 that then starts a program: the fork is a barrier, so the
+/// shell comes home first and runs on there natively; it can move again afterwards, and its
+/// output is the same as without any move.
+#[test]
+fn a_shell_that_forks_on_a_remote_comes_home_and_goes_on() {
+    use std::io::Write;
+    let m = MLab::up("barrier");
+    let out_path = m.join("barrier.out");
+    let script = "read a; echo \"first $a\"; read b; /bin/echo \"second $b\"; read c; \
+                  echo \"third $c\"; exit 5";
+    let mut g = m.run(
+        "barrier",
+        &["sh", "-c", script],
+        Stdio::piped(),
+        File::create(&out_path).unwrap().into(),
+    );
+    let mut stdin = g.take_stdin().unwrap();
+    stdin.write_all(b"x\n").unwrap();
+    wait_for_text(&out_path, "first x\n", || g.context());
+    g.migrate("node2");
+    // The shell reads on node2 (forwarded), then forks /bin/echo: home first.
+    stdin.write_all(b"y\n").unwrap();
+    wait_for_text(&out_path, "second y\n", || g.context());
+    g.wait_where("home");
+    g.migrate("node3");
+    stdin.write_all(b"z\n").unwrap();
+    drop(stdin);
+    let st = g.wait();
+    let out = fs::read_to_string(&out_path).unwrap();
+    assert_eq!(
+        (st.code(), out.as_str()),
+        (Some(5), "first x\nsecond y\nthird z\n"),
+        "{}",
+        g.context()
+    );
+}
