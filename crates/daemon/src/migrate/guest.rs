@@ -19,7 +19,7 @@ use wend_link::Link;
 use wend_sys::seccomp;
 
 use super::stream::{LinkSink, LinkSource};
-use super::wire::{Dest, Msg, Offer, PEER_VERSION};
+use super::wire::{readable2, recv_msg, send, Dest, Msg, Offer, PEER_VERSION};
 use super::{Manager, LINK_SILENCE, PING_EVERY, STEP_TIMEOUT};
 
 /// The kernel's "restart this call" code (a reply with it is only given while a signal or a
@@ -59,15 +59,6 @@ fn deliver(local: i32, signo: i32, siginfo: &[u8]) {
 /// The uid and gid a guest runs as here: nobody. It needs no rights on this node; every call
 /// that could use one goes home.
 const NOBODY: u64 = 65534;
-
-fn recv_msg(link: &mut Link) -> Result<Msg, String> {
-    let bytes = link.recv().map_err(|e| e.to_string())?;
-    Msg::decode(&bytes).map_err(|e| e.to_string())
-}
-
-fn send(link: &mut Link, m: &Msg) -> Result<(), String> {
-    link.send(&m.encode()).map_err(|e| e.to_string())
-}
 
 /// A guest's memory, through process_vm_readv/writev.
 struct Vm(i32);
@@ -272,24 +263,6 @@ enum End {
     Orphaned(String),
 }
 
-fn poll3(a: BorrowedFd<'_>, b: BorrowedFd<'_>, wait: Duration) -> [bool; 2] {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [
-        PollFd::new(a, PollFlags::POLLIN),
-        PollFd::new(b, PollFlags::POLLIN),
-    ];
-    let ms = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
-    if !matches!(poll(&mut fds, ms), Ok(n) if n > 0) {
-        return [false, false];
-    }
-    let r = |f: &PollFd<'_>| {
-        f.revents().is_some_and(|e| {
-            e.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-        })
-    };
-    [r(&fds[0]), r(&fds[1])]
-}
-
 impl Guest {
     fn ctx(&self) -> Context {
         Context {
@@ -342,7 +315,7 @@ impl Guest {
             } else {
                 Duration::from_millis(200)
             };
-            let [notif, msg] = poll3(self.listener.as_fd(), self.link.as_fd(), wait);
+            let [notif, msg] = readable2(self.listener.as_fd(), self.link.as_fd(), wait);
             if notif {
                 if let Err(end) = self.notification() {
                     return end;
@@ -630,14 +603,14 @@ impl Guest {
         let mut target_gone = false;
         while Instant::now() < deadline {
             let [from_home, from_target] = if target_gone {
-                let [h, _] = poll3(
+                let [h, _] = readable2(
                     self.link.as_fd(),
                     self.link.as_fd(),
                     Duration::from_millis(100),
                 );
                 [h, false]
             } else {
-                poll3(self.link.as_fd(), to.as_fd(), Duration::from_millis(100))
+                readable2(self.link.as_fd(), to.as_fd(), Duration::from_millis(100))
             };
             if from_home {
                 match recv_msg(&mut self.link) {

@@ -18,7 +18,7 @@ use wend_link::Link;
 use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
 
 use super::stream::{LinkSink, LinkSource};
-use super::wire::{Dest, HomeRef, Msg, Offer, PEER_VERSION};
+use super::wire::{readable, recv_msg, Dest, HomeRef, Msg, Offer, PEER_VERSION};
 use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, STEP_TIMEOUT};
 
 pub type Reply = oneshot::Sender<Result<MigrateReport, ApiError>>;
@@ -81,11 +81,6 @@ fn token() -> u64 {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64),
     }
-}
-
-fn recv_msg(link: &mut Link) -> Result<Msg, String> {
-    let bytes = link.recv().map_err(|e| e.to_string())?;
-    Msg::decode(&bytes).map_err(|e| e.to_string())
 }
 
 /// Freeze, send, confirm: the process is away and this thread is its deputy's tracer.
@@ -269,13 +264,6 @@ enum End {
     Ended,
     /// The remote node was lost.
     Lost(String),
-}
-
-fn readable(fd: std::os::fd::BorrowedFd<'_>, wait: Duration) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    let ms = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
-    matches!(poll(&mut fds, ms), Ok(n) if n > 0)
 }
 
 impl Away {

@@ -3,9 +3,12 @@
 //! link is dropped.
 
 use std::net::SocketAddr;
+use std::os::fd::BorrowedFd;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use wend_deputy::{Call, Outcome};
+use wend_link::Link;
 
 /// Version of this message set; a link whose first message carries another is refused.
 pub const PEER_VERSION: u16 = 1;
@@ -106,6 +109,41 @@ pub enum Msg {
     },
     /// Liveness, and the guest's CPU time so far on this node (nanoseconds).
     Ping { cpu_ns: u64 },
+}
+
+/// The next message on `link` (errors as text for logs and replies).
+pub fn recv_msg(link: &mut Link) -> Result<Msg, String> {
+    let bytes = link.recv().map_err(|e| e.to_string())?;
+    Msg::decode(&bytes).map_err(|e| e.to_string())
+}
+
+/// Send `m` on `link`.
+pub fn send(link: &mut Link, m: &Msg) -> Result<(), String> {
+    link.send(&m.encode()).map_err(|e| e.to_string())
+}
+
+/// Wait up to `wait` until `a` or `b` can be read (or hung up); which ones.
+pub fn readable2(a: BorrowedFd<'_>, b: BorrowedFd<'_>, wait: Duration) -> [bool; 2] {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let mut fds = [
+        PollFd::new(a, PollFlags::POLLIN),
+        PollFd::new(b, PollFlags::POLLIN),
+    ];
+    let ms = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+    if !matches!(poll(&mut fds, ms), Ok(n) if n > 0) {
+        return [false, false];
+    }
+    let ready = |f: &PollFd<'_>| {
+        f.revents().is_some_and(|e| {
+            e.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        })
+    };
+    [ready(&fds[0]), ready(&fds[1])]
+}
+
+/// Wait up to `wait` until `fd` can be read (or hung up).
+pub fn readable(fd: BorrowedFd<'_>, wait: Duration) -> bool {
+    readable2(fd, fd, wait)[0]
 }
 
 /// Why a message could not be read.
