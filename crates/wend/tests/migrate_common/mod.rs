@@ -72,8 +72,13 @@ impl MLab {
         }
         for node in NODES {
             m.wait_until(&format!("{node} sees all three nodes alive"), || {
+                // By name: a member is known by its address until its load vector (with
+                // its name) arrives, and a migration names the target.
                 let seen = nodes_seen(&m.lab, node);
-                seen.len() == 3 && seen.iter().all(|(_, s)| *s == NodeState::Alive)
+                seen.len() == 3
+                    && NODES
+                        .iter()
+                        .all(|n| seen.iter().any(|(s, st)| s == n && *st == NodeState::Alive))
             });
         }
         m
