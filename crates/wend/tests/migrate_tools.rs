@@ -14,40 +14,9 @@ use std::process::{Command, Stdio};
 
 use migrate_common::*;
 
-/// Deterministic text: `unique_kib` KiB of lines of 12 words from a 4000-word vocabulary,
-/// repeated (each copy with its own header line) up to `total_kib`.
+/// Deterministic text (see [`support::text::words`]).
 fn text_input(total_kib: usize, unique_kib: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let vocab: Vec<Vec<u8>> = (0..4000)
-        .map(|_| {
-            let len = 2 + (next() % 9) as usize;
-            (0..len).map(|_| b'a' + (next() % 26) as u8).collect()
-        })
-        .collect();
-    let mut unique = Vec::with_capacity(unique_kib * 1024 + 128);
-    while unique.len() < unique_kib * 1024 {
-        for w in 0..12 {
-            if w > 0 {
-                unique.push(b' ');
-            }
-            unique.extend_from_slice(&vocab[(next() % 4000) as usize]);
-        }
-        unique.push(b'\n');
-    }
-    let mut out = Vec::with_capacity(total_kib * 1024 + unique.len());
-    let mut copy = 0;
-    while out.len() < total_kib * 1024 {
-        out.extend_from_slice(format!("copy {copy}\n").as_bytes());
-        out.extend_from_slice(&unique);
-        copy += 1;
-    }
-    out
+    support::text::words(total_kib, unique_kib, 0x9e37_79b9_7f4a_7c15, 9)
 }
 
 /// Where a tool's input comes from: its stdin, or a named pipe (FIFO) it opens by the path

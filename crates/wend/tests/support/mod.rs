@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod proc;
+pub mod text;
 pub mod throttle;
 pub mod wend;
 
