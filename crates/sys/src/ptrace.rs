@@ -79,6 +79,22 @@ fn npid(pid: Pid) -> NixPid {
 }
 
 impl Stopped {
+    /// A handle on a process just stopped, with nothing injected or saved yet.
+    fn fresh(pid: Pid, on_drop: DropAction, is_child: bool) -> Stopped {
+        Stopped {
+            pid,
+            on_drop,
+            is_child,
+            saved: None,
+            syscall_insn: None,
+            delivering: None,
+            deferred: Vec::new(),
+            new_child: None,
+            inject_sp: None,
+            done: false,
+        }
+    }
+
     /// Attach to a running process with `PTRACE_SEIZE` and freeze it with `PTRACE_INTERRUPT`.
     /// The process is left running on failure; dropping the result lets it go unchanged.
     pub fn seize(pid: Pid) -> Result<Stopped> {
@@ -91,18 +107,7 @@ impl Stopped {
     pub fn seize_then(pid: Pid, after_interrupt: impl FnOnce()) -> Result<Stopped> {
         ptrace::seize(npid(pid), ptrace::Options::PTRACE_O_TRACESYSGOOD)
             .map_err(|e| SysError::from(("PTRACE_SEIZE", pid, e)))?;
-        let mut st = Stopped {
-            pid,
-            on_drop: DropAction::Detach,
-            is_child: false,
-            saved: None,
-            syscall_insn: None,
-            delivering: None,
-            deferred: Vec::new(),
-            new_child: None,
-            inject_sp: None,
-            done: false,
-        };
+        let mut st = Stopped::fresh(pid, DropAction::Detach, false);
         ptrace::interrupt(npid(pid)).map_err(|e| SysError::from(("PTRACE_INTERRUPT", pid, e)))?;
         after_interrupt();
         loop {
@@ -135,18 +140,7 @@ impl Stopped {
     /// Take over our own child that called `PTRACE_TRACEME` and stopped itself with SIGSTOP.
     /// Dropping the result kills the child.
     pub fn from_traceme_child(pid: Pid) -> Result<Stopped> {
-        let mut st = Stopped {
-            pid,
-            on_drop: DropAction::Kill,
-            is_child: true,
-            saved: None,
-            syscall_insn: None,
-            delivering: None,
-            deferred: Vec::new(),
-            new_child: None,
-            inject_sp: None,
-            done: false,
-        };
+        let mut st = Stopped::fresh(pid, DropAction::Kill, true);
         match waitpid(npid(pid), Some(WaitPidFlag::__WALL))
             .map_err(|e| SysError::from(("waitpid", pid, e)))?
         {
@@ -495,18 +489,7 @@ impl Stopped {
             None if ret > 0 => ret as Pid,
             None => return Err(SysError::os("clone(snapshot)", pid, (-ret) as i32)),
         };
-        let mut snap = Stopped {
-            pid: child,
-            on_drop: DropAction::Kill,
-            is_child: false,
-            saved: None,
-            syscall_insn: None,
-            delivering: None,
-            deferred: Vec::new(),
-            new_child: None,
-            inject_sp: None,
-            done: false,
-        };
+        let mut snap = Stopped::fresh(child, DropAction::Kill, false);
         // The auto-attached child reports its first stop (an event stop, as we seized).
         loop {
             match waitpid(npid(child), Some(WaitPidFlag::__WALL)) {

@@ -190,20 +190,7 @@ fn python3_restored_mid_run_matches() {
     } else {
         "python3"
     };
-    let script = r#"
-import sys
-counts = {}
-h = 0
-for n, line in enumerate(sys.stdin):
-    for w in line.split():
-        counts[w] = counts.get(w, 0) + 1
-        for ch in w:
-            h = (h * 131 + ord(ch)) % 1000000007
-    if n % 5000 == 0:
-        print(n, h, flush=True)
-for w in sorted(counts):
-    print(w, counts[w])
-"#;
+    let script = support::text::WORD_COUNT_PY;
     tool(
         "tool-python3",
         python,

@@ -213,20 +213,7 @@ fn text_tools_moved_mid_run_match_a_local_run() {
     ]
     .concat();
     tool(&m, "bc", "bc", &["-l"], bc_input.as_bytes(), Input::Stdin);
-    let script = r#"
-import sys
-counts = {}
-h = 0
-for n, line in enumerate(sys.stdin):
-    for w in line.split():
-        counts[w] = counts.get(w, 0) + 1
-        for ch in w:
-            h = (h * 131 + ord(ch)) % 1000000007
-    if n % 5000 == 0:
-        print(n, h, flush=True)
-for w in sorted(counts):
-    print(w, counts[w])
-"#;
+    let script = support::text::WORD_COUNT_PY;
     tool(
         &m,
         "python3",

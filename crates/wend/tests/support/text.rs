@@ -1,4 +1,20 @@
-//! Deterministic text input for the tool tests.
+//! Deterministic text input for the tool tests, and the python3 program they run on it.
+
+/// Counts words and hashes the text read from stdin, printing progress every 5000 lines.
+pub const WORD_COUNT_PY: &str = r#"
+import sys
+counts = {}
+h = 0
+for n, line in enumerate(sys.stdin):
+    for w in line.split():
+        counts[w] = counts.get(w, 0) + 1
+        for ch in w:
+            h = (h * 131 + ord(ch)) % 1000000007
+    if n % 5000 == 0:
+        print(n, h, flush=True)
+for w in sorted(counts):
+    print(w, counts[w])
+"#;
 
 /// `unique_kib` KiB of lines of 12 words from a 4000-word vocabulary (words of 2 to
 /// `max_word + 1` letters, drawn by a xorshift generator from `seed`), repeated (each copy with
