@@ -10,6 +10,15 @@ use crate::proc::maps;
 use crate::ptrace::Stopped;
 use crate::{Result, SysError};
 
+/// How often an injected call cut short by a signal is made again before giving up.
+const RESTARTS: usize = 64;
+
+/// The kernel's restart codes (ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND,
+/// ERESTART_RESTARTBLOCK), which a process never sees but an injected call can return.
+fn is_restart(ret: i64) -> bool {
+    matches!(ret, -512 | -513 | -514 | -516)
+}
+
 impl Stopped {
     /// Use the `syscall` instruction at `addr` for injection.
     pub fn set_syscall_insn(&mut self, addr: u64) {
@@ -72,10 +81,22 @@ impl Stopped {
         if let Some(sp) = self.inject_sp {
             r.set_sp(sp);
         }
-        self.set_regs_raw(&r)?;
-        self.step()?;
-        let after = self.regs()?;
-        Ok(after.ret() as i64)
+        // A signal that arrives while the call waits cuts it short with a restart code; the
+        // step takes the signal out of the way (it is given back at detach), and nothing of
+        // the call happened, so it is made again.
+        for _ in 0..RESTARTS {
+            self.set_regs_raw(&r)?;
+            self.step()?;
+            let ret = self.regs()?.ret() as i64;
+            if !is_restart(ret) {
+                return Ok(ret);
+            }
+        }
+        Err(SysError::Remote {
+            name: "injected call",
+            pid: self.pid(),
+            cause: std::io::Error::from_raw_os_error(libc::EINTR),
+        })
     }
 
     /// Run a system call inside the tracee; a negative result becomes [`SysError::Remote`].
