@@ -553,7 +553,22 @@ impl Guest {
                 }
             };
         let _ = self.link.set_read_timeout(Some(STEP_TIMEOUT * 3));
-        let answer = recv_msg(&mut self.link);
+        // Messages home sent before it read Returning or Barrier may still be on the way
+        // (an answer to a call that crossed the recall, a ping): they are stale now.
+        let answer = loop {
+            match recv_msg(&mut self.link) {
+                Ok(Msg::Dropped { .. } | Msg::Result { .. } | Msg::Interrupted { .. })
+                | Ok(Msg::Ping { .. }) => continue,
+                Ok(Msg::Signal { signo, .. }) => {
+                    tracing::warn!(
+                        local = self.local,
+                        signo,
+                        "a signal crossed the return home: lost"
+                    );
+                }
+                other => break other,
+            }
+        };
         let _ = frozen.kill();
         let _ = waitpid(Pid::from_raw(self.local), None);
         match answer {
