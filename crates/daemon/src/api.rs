@@ -209,7 +209,7 @@ impl Connection {
                     uptime_secs: self.info.started.elapsed().as_secs(),
                     alive,
                     known,
-                    accepting: self.info.accepting,
+                    accepting: self.manager.flags.accepting(),
                     discovery: self.info.discovery,
                     caller,
                 }),
@@ -230,6 +230,14 @@ impl Connection {
                 let mgr = self.manager.clone();
                 match tokio::task::spawn_blocking(move || mgr.migrate(&m, caller)).await {
                     Ok(Ok(r)) => Response::Migrated(r),
+                    Ok(Err(e)) => Response::Error(e),
+                    Err(_) => internal(),
+                }
+            }
+            Request::Control(c) => {
+                let mgr = self.manager.clone();
+                match tokio::task::spawn_blocking(move || mgr.control(&c, caller)).await {
+                    Ok(Ok(r)) => Response::Controlled(r),
                     Ok(Err(e)) => Response::Error(e),
                     Err(_) => internal(),
                 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 use wend_proto::{
-    ApiError, DaemonStatus, Destination, FrameDecoder, FrameError, ManageRequest, MessageError,
-    MigrateReport, MigrateRequest, NodeInfo, ProcInfo, Request, Response, MAX_PAYLOAD,
+    ApiError, Control, ControlReport, DaemonStatus, Destination, FrameDecoder, FrameError,
+    ManageRequest, MessageError, MigrateReport, MigrateRequest, NodeInfo, ProcInfo, Request,
+    Response, MAX_PAYLOAD,
 };
 
 /// How long a reply may take.
@@ -141,6 +142,19 @@ impl Client {
             Response::Migrated(m) => Ok(m),
             Response::Error(e) => Err(ClientError::Daemon(e)),
             _ => Err(ClientError::Unexpected { asked: "migrate" }),
+        }
+    }
+
+    /// Lock or unlock a process, block or expel guests, bring processes home; expel and bring
+    /// answer once the processes moved (up to [`MIGRATE_TIMEOUT`]).
+    pub fn control(&mut self, c: Control) -> Result<ControlReport, ClientError> {
+        let _ = self.stream.set_read_timeout(Some(MIGRATE_TIMEOUT));
+        let r = self.request(&Request::Control(c));
+        let _ = self.stream.set_read_timeout(Some(REPLY_TIMEOUT));
+        match r? {
+            Response::Controlled(m) => Ok(m),
+            Response::Error(e) => Err(ClientError::Daemon(e)),
+            _ => Err(ClientError::Unexpected { asked: "control" }),
         }
     }
 

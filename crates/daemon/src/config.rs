@@ -11,6 +11,7 @@
 //! speed = 1.0                    # skip calibration (as `mosctl setspeed`)
 //! cpus = 0.5                     # CPU share when the cgroup cannot be read
 //! accept_guests = true
+//! balance = true                 # move processes automatically (wend-balance)
 //!
 //! [discovery]                    # multicast on the local segment
 //! enabled = true
@@ -88,6 +89,8 @@ pub struct ConfigFile {
     pub cpus: Option<f64>,
     /// Whether to accept guest processes.
     pub accept_guests: Option<bool>,
+    /// Whether the balancer moves processes by itself.
+    pub balance: Option<bool>,
     /// Multicast discovery.
     pub discovery: Option<DiscoveryFile>,
 }
@@ -123,6 +126,8 @@ pub struct Overrides {
     pub cpus: Option<f64>,
     /// `--accept-guests` / `--no-accept-guests`.
     pub accept_guests: Option<bool>,
+    /// `--balance` / `--no-balance`.
+    pub balance: Option<bool>,
     /// `--discovery` / `--no-discovery`.
     pub discovery: Option<bool>,
 }
@@ -157,6 +162,8 @@ pub struct DaemonConfig {
     pub cpus: Option<f64>,
     /// Whether to accept guest processes.
     pub accept_guests: bool,
+    /// Whether the balancer moves processes by itself (manual moves work either way).
+    pub balance: bool,
     /// Multicast discovery.
     pub discovery: DiscoveryConfig,
 }
@@ -219,6 +226,7 @@ impl DaemonConfig {
             speed: o.speed.or(file.speed),
             cpus: o.cpus.or(file.cpus),
             accept_guests: o.accept_guests.or(file.accept_guests).unwrap_or(true),
+            balance: o.balance.or(file.balance).unwrap_or(true),
             discovery: DiscoveryConfig {
                 enabled: o.discovery.or(disc.enabled).unwrap_or(true),
                 group: disc.group.unwrap_or(DEFAULT_DISCOVERY_GROUP),

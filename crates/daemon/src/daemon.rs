@@ -19,7 +19,8 @@ use crate::calibrate::calibrate;
 use crate::config::DaemonConfig;
 use crate::discovery::Discovery;
 use crate::error::DaemonError;
-use crate::migrate::{spawn_listener, Manager};
+use crate::flags::NodeFlags;
+use crate::migrate::{spawn_balancer, spawn_listener, Manager, Setup};
 use crate::peer::PeerLoop;
 use crate::probe::Probe;
 use crate::sampler::{self, NodeTraits};
@@ -42,6 +43,7 @@ pub struct Daemon {
     tracker: TaskTracker,
     sampler: Option<JoinHandle<()>>,
     links: Option<JoinHandle<()>>,
+    balancer: Option<JoinHandle<()>>,
     manager: Arc<Manager>,
 }
 
@@ -94,9 +96,11 @@ impl Daemon {
         if let Some(share) = config.cpus {
             probe.set_cpu_share(share);
         }
-        let guests = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let (loads, sampler) = sampler::spawn(probe, traits, guests.clone(), shutdown.clone())
-            .map_err(DaemonError::Probe)?;
+        probe.skip_process(std::process::id() as i32);
+        let flags = Arc::new(NodeFlags::new(config.accept_guests));
+        let (loads, sampler) =
+            sampler::spawn(probe.clone(), traits, flags.clone(), shutdown.clone())
+                .map_err(DaemonError::Probe)?;
 
         let mut cc = ClusterConfig::new(config.name.clone(), peer_addr, generation_now());
         cc.initial_load = loads.borrow().clone();
@@ -127,21 +131,25 @@ impl Daemon {
             discovery,
             seeds: config.seeds.clone(),
             origin: tokio::time::Instant::now(),
-            loads,
+            loads: loads.clone(),
             queries: qrx,
             shutdown: shutdown.clone(),
         };
         tracker.spawn(peer.run());
-        let manager = Manager::new(
-            config.name.clone(),
-            peer_addr,
-            *key.bytes(),
-            config.accept_guests,
-            qtx.clone(),
-            guests,
-        );
+        let manager = Manager::new(Setup {
+            node: config.name.clone(),
+            addr: peer_addr,
+            key: *key.bytes(),
+            queries: qtx.clone(),
+            flags,
+            shutdown: shutdown.clone(),
+            balance: config.balance,
+            loads,
+            probe,
+        });
         let links = spawn_listener(manager.clone(), bound, shutdown.clone())
             .map_err(|error| DaemonError::BindPeer { addr: bound, error })?;
+        let balancer = spawn_balancer(manager.clone()).map_err(DaemonError::Runtime)?;
         let info = Arc::new(ServerInfo {
             name: config.name.clone(),
             listen: peer_addr.to_string(),
@@ -168,6 +176,7 @@ impl Daemon {
             tracker,
             sampler: Some(sampler),
             links: Some(links),
+            balancer: Some(balancer),
             manager,
         })
     }
@@ -214,6 +223,9 @@ impl Daemon {
             .is_err()
         {
             tracing::warn!("some tasks did not stop in time");
+        }
+        if let Some(h) = self.balancer.take() {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
         if let Some(h) = self.links.take() {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;

@@ -14,6 +14,7 @@ pub mod config;
 mod daemon;
 pub mod discovery;
 mod error;
+pub mod flags;
 pub mod migrate;
 pub mod peer;
 pub mod probe;

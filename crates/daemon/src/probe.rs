@@ -62,6 +62,9 @@ pub struct Probe {
     /// This process's cgroup of the cpu controller (v1) or unified (v2), when not the root.
     cpu_path: Option<String>,
     self_tid: Option<i32>,
+    /// A process whose threads never count (the daemon itself: its work comes in bursts and
+    /// is not what the balancer places).
+    skip_pid: Option<i32>,
     share_override: Option<f64>,
 }
 
@@ -99,6 +102,7 @@ impl Probe {
             dirs: find_dirs(&cgroups, &mountinfo, prefix.as_deref()),
             cpu_path: cpu_cgroup_path(&cgroups),
             self_tid,
+            skip_pid: None,
             share_override: None,
         })
     }
@@ -106,6 +110,26 @@ impl Probe {
     /// Sets the thread left out of run-queue counts (call from the sampling thread).
     pub fn set_self_tid(&mut self, tid: i32) {
         self.self_tid = Some(tid);
+    }
+
+    /// Leaves every thread of `pid` out of run-queue counts.
+    pub fn skip_process(&mut self, pid: i32) {
+        self.skip_pid = Some(pid);
+    }
+
+    /// Threads not to count: the sampling thread and those of the skipped process.
+    fn skipped(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = self.self_tid.into_iter().collect();
+        if let Some(pid) = self.skip_pid {
+            if let Ok(tasks) = fs::read_dir(self.proc_root.join(format!("{pid}/task"))) {
+                out.extend(
+                    tasks
+                        .flatten()
+                        .filter_map(|t| t.file_name().to_str()?.parse::<i32>().ok()),
+                );
+            }
+        }
+        out
     }
 
     /// Fixes the node's CPU share (CPUs, possibly fractional) instead of reading the cgroup's
@@ -194,6 +218,7 @@ impl Probe {
         } else {
             "tasks"
         };
+        let skipped = self.skipped();
         let mut count = 0;
         let mut stack = vec![dir.to_owned()];
         while let Some(d) = stack.pop() {
@@ -202,7 +227,7 @@ impl Probe {
                 continue;
             };
             for tid in tids.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                if Some(tid) != self.self_tid && self.thread_running(tid) {
+                if !skipped.contains(&tid) && self.thread_running(tid) {
                     count += 1;
                 }
             }
@@ -221,6 +246,7 @@ impl Probe {
     /// Threads in state R of the processes whose cpu cgroup is `path` or below, found by
     /// scanning /proc (when the cgroup file system itself is not visible).
     fn runnable_by_scan(&self, path: &str) -> io::Result<usize> {
+        let skipped = self.skipped();
         let mut count = 0;
         for entry in fs::read_dir(&self.proc_root)?.flatten() {
             let name = entry.file_name();
@@ -241,7 +267,7 @@ impl Probe {
             };
             for t in tasks.flatten() {
                 let tid = t.file_name().to_str().and_then(|n| n.parse::<i32>().ok());
-                if let Some(tid) = tid.filter(|t| Some(*t) != self.self_tid) {
+                if let Some(tid) = tid.filter(|t| !skipped.contains(t)) {
                     if self.thread_running_at(&format!("{pid}/task/{tid}/stat")) {
                         count += 1;
                     }

@@ -3,7 +3,6 @@
 //! speed with the cluster crate's functions, and hands the resulting load vector to the peer
 //! loop through a watch channel.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use wend_cluster::{normalise_load, LoadSmoother, LocalLoad};
 
+use crate::flags::NodeFlags;
 use crate::probe::{Probe, Sample};
 
 /// Readings per published sample.
@@ -50,7 +50,7 @@ pub fn local_load(smoother: &mut LoadSmoother, sample: &Sample, traits: NodeTrai
 pub fn spawn(
     mut probe: Probe,
     traits: NodeTraits,
-    guests: Arc<AtomicU32>,
+    flags: Arc<NodeFlags>,
     shutdown: CancellationToken,
 ) -> std::io::Result<(watch::Receiver<LocalLoad>, thread::JoinHandle<()>)> {
     let mut smoother = LoadSmoother::new();
@@ -60,7 +60,7 @@ pub fn spawn(
         .name("wend-sampler".into())
         .spawn(move || {
             probe.set_self_tid(nix::unistd::gettid().as_raw());
-            run(probe, smoother, traits, &guests, &tx, &shutdown);
+            run(probe, smoother, traits, &flags, &tx, &shutdown);
         })?;
     Ok((rx, handle))
 }
@@ -69,7 +69,7 @@ fn run(
     probe: Probe,
     mut smoother: LoadSmoother,
     mut traits: NodeTraits,
-    guests: &AtomicU32,
+    flags: &NodeFlags,
     tx: &watch::Sender<LocalLoad>,
     shutdown: &CancellationToken,
 ) {
@@ -98,7 +98,8 @@ fn run(
         if readings == READINGS_PER_SAMPLE {
             if let Some(mut a) = acc.take() {
                 a.runnable /= f64::from(readings);
-                traits.guests = u16::try_from(guests.load(Ordering::Relaxed)).unwrap_or(u16::MAX);
+                traits.guests = u16::try_from(flags.guests()).unwrap_or(u16::MAX);
+                traits.accepting = flags.accepting();
                 let load = local_load(&mut smoother, &a, traits);
                 tracing::trace!(?load, "sampled");
                 if tx.send(load).is_err() {

@@ -8,7 +8,9 @@ use thiserror::Error;
 
 use crate::frame::{Frame, API_VERSION};
 use crate::kind;
-use crate::procs::{ManageRequest, MigrateReport, MigrateRequest, ProcInfo};
+use crate::procs::{
+    Control, ControlReport, ManageRequest, MigrateReport, MigrateRequest, ProcInfo,
+};
 use crate::types::{DaemonStatus, NodeInfo};
 
 /// What a client asks.
@@ -24,6 +26,8 @@ pub enum Request {
     Migrate(MigrateRequest),
     /// The processes this node manages as home, and the guests it runs.
     Ps,
+    /// Lock/unlock a process, block/unblock/expel guests, bring processes home.
+    Control(Control),
 }
 
 /// What the daemon answers.
@@ -39,6 +43,8 @@ pub enum Response {
     Migrated(MigrateReport),
     /// Reply to [`Request::Ps`].
     Procs(Vec<ProcInfo>),
+    /// Reply to [`Request::Control`].
+    Controlled(ControlReport),
     /// The request failed.
     Error(ApiError),
 }
@@ -150,6 +156,7 @@ impl Request {
             Request::Manage(m) => Frame::new(kind::MANAGE, json(m)),
             Request::Migrate(m) => Frame::new(kind::MIGRATE, json(m)),
             Request::Ps => Frame::new(kind::PS, Vec::new()),
+            Request::Control(c) => Frame::new(kind::CONTROL, json(c)),
         }
     }
 
@@ -162,6 +169,7 @@ impl Request {
             kind::MANAGE => parse(frame).map(Request::Manage),
             kind::MIGRATE => parse(frame).map(Request::Migrate),
             kind::PS => Ok(Request::Ps),
+            kind::CONTROL => parse(frame).map(Request::Control),
             other => Err(MessageError::UnknownKind(other)),
         }
     }
@@ -176,6 +184,7 @@ impl Response {
             Response::Managed => Frame::new(kind::MANAGE_REPLY, Vec::new()),
             Response::Migrated(r) => Frame::new(kind::MIGRATE_REPLY, json(r)),
             Response::Procs(p) => Frame::new(kind::PS_REPLY, json(p)),
+            Response::Controlled(r) => Frame::new(kind::CONTROL_REPLY, json(r)),
             Response::Error(err) => Frame::new(kind::ERROR, json(err)),
         }
     }
@@ -193,6 +202,7 @@ impl Response {
             kind::MANAGE_REPLY => Ok(Response::Managed),
             kind::MIGRATE_REPLY => parse(frame).map(Response::Migrated),
             kind::PS_REPLY => parse(frame).map(Response::Procs),
+            kind::CONTROL_REPLY => parse(frame).map(Response::Controlled),
             other => Err(MessageError::UnknownKind(other)),
         }
     }
@@ -235,6 +245,12 @@ mod tests {
                 pid: 7,
                 to: crate::Destination::Home,
             }),
+            Request::Control(Control::Lock { pid: 3 }),
+            Request::Control(Control::Unlock { pid: 3 }),
+            Request::Control(Control::Block),
+            Request::Control(Control::Unblock),
+            Request::Control(Control::Expel),
+            Request::Control(Control::Bring { pids: vec![4, 5] }),
         ] {
             assert_eq!(Request::from_frame(&req.to_frame()).unwrap(), req);
         }
@@ -282,6 +298,10 @@ mod tests {
                 stay_reasons: vec![],
                 local_pid: None,
             }]),
+            Response::Controlled(ControlReport {
+                message: "2 guest(s) sent home".into(),
+                count: 2,
+            }),
         ] {
             assert_eq!(Response::from_frame(&resp.to_frame()).unwrap(), resp);
         }

@@ -25,7 +25,10 @@ mod types;
 
 pub use api::{ApiError, ErrorCode, MessageError, Request, Response};
 pub use frame::{Frame, FrameDecoder, FrameError, API_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD};
-pub use procs::{Destination, ManageRequest, MigrateReport, MigrateRequest, ProcInfo, ProcState};
+pub use procs::{
+    Control, ControlReport, Destination, ManageRequest, MigrateReport, MigrateRequest, ProcInfo,
+    ProcState,
+};
 pub use types::{Caller, DaemonStatus, NodeInfo, NodeState};
 
 /// Message kinds, one byte in the frame header. Requests are below 0x80, replies at or above.
@@ -40,7 +43,9 @@ pub mod kind {
     pub const MIGRATE: u8 = 0x11;
     /// Request: the processes this node manages or hosts.
     pub const PS: u8 = 0x12;
-    // 0x13..=0x3f are reserved for more process requests (lock, block, expel, bring, ...).
+    /// Request: lock or unlock a process, block or expel guests, bring processes home.
+    pub const CONTROL: u8 = 0x13;
+    // 0x14..=0x3f are reserved for more process requests.
     /// Reply to [`NODES`].
     pub const NODES_REPLY: u8 = 0x81;
     /// Reply to [`STATUS`].
@@ -51,6 +56,8 @@ pub mod kind {
     pub const MIGRATE_REPLY: u8 = 0x91;
     /// Reply to [`PS`].
     pub const PS_REPLY: u8 = 0x92;
+    /// Reply to [`CONTROL`].
+    pub const CONTROL_REPLY: u8 = 0x93;
     /// Reply: the request failed; the payload is an [`crate::ApiError`]. Stable across versions.
     pub const ERROR: u8 = 0xff;
 }

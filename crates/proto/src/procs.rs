@@ -12,6 +12,34 @@ pub struct ManageRequest {
     pub lock: bool,
 }
 
+/// The process and node controls (`wend lock`, `unlock`, `block`, `unblock`, `expel`,
+/// `bring`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Control {
+    /// Never move this process automatically.
+    Lock { pid: i32 },
+    /// Let the balancer move it again.
+    Unlock { pid: i32 },
+    /// Take no new guests (root).
+    Block,
+    /// Take guests again; ends an expel (root).
+    Unblock,
+    /// Take no new guests and send every guest home (root).
+    Expel,
+    /// Call the caller's processes (these, or all when empty) home and lock them there.
+    Bring { pids: Vec<i32> },
+}
+
+/// What a [`Control`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlReport {
+    /// For people.
+    pub message: String,
+    /// Processes it concerned (guests sent home, processes brought, ...).
+    pub count: u32,
+}
+
 /// Where a process should go.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -40,11 +40,25 @@ enum Command {
     Migrate(cmd::migrate::Args),
     /// The processes this node manages, and the guests it runs.
     Ps(cmd::ps::Args),
+    /// Never move this process automatically (it stays where it is).
+    Lock(cmd::control::PidArgs),
+    /// Let the balancer move this process again.
+    Unlock(cmd::control::PidArgs),
+    /// Take no new guests on this node (root).
+    Block(cmd::control::Api),
+    /// Take guests again; ends `wend expel` (root).
+    Unblock(cmd::control::Api),
+    /// Send every guest on this node home and take no new ones (root).
+    Expel(cmd::control::Api),
+    /// Call your processes home (all, or the pids given) and lock them there.
+    Bring(cmd::control::BringArgs),
     /// Live monitor of the cluster.
     Top(cmd::top::Args),
     /// A local multi-node lab cluster on this machine.
     #[command(subcommand)]
     Lab(cmd::lab::Command),
+    /// Show it: a lab cluster, a batch of compressions spreading by itself, the times.
+    Demo(cmd::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,8 +80,15 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(a),
         Command::Migrate(a) => cmd::migrate::run(a),
         Command::Ps(a) => cmd::ps::run(a),
+        Command::Lock(a) => cmd::control::lock(a),
+        Command::Unlock(a) => cmd::control::unlock(a),
+        Command::Block(a) => cmd::control::block(a),
+        Command::Unblock(a) => cmd::control::unblock(a),
+        Command::Expel(a) => cmd::control::expel(a),
+        Command::Bring(a) => cmd::control::bring(a),
         Command::Top(a) => cmd::top::run(a),
         Command::Lab(c) => cmd::lab::run(c),
+        Command::Demo(a) => cmd::demo::run(a),
     };
     match result {
         Ok(code) => code,

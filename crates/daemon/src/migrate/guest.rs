@@ -94,15 +94,14 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
         );
         return;
     }
-    if !mgr.accepting || mgr.stopping() {
-        let _ = send(
-            &mut link,
-            &Msg::Refuse {
-                reason: format!("{} does not accept guests", mgr.node),
-            },
-        );
-        return;
-    }
+    let admitted = match mgr.admit(&offer) {
+        Ok(a) => a,
+        Err(reason) => {
+            tracing::info!(process = %who, "offer refused: {reason}");
+            let _ = send(&mut link, &Msg::Refuse { reason });
+            return;
+        }
+    };
     if send(&mut link, &Msg::Accept).is_err() {
         return;
     }
@@ -148,6 +147,7 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
     };
     tracing::info!(process = %who, local, "guest runs");
     mgr.registry.add_guest(local, &offer);
+    drop(admitted);
     let mut g = Guest {
         mgr: mgr.clone(),
         link: home_link,
@@ -351,11 +351,11 @@ impl Guest {
                     }
                 }
             }
-            if self.mgr.stopping() {
-                // This node stops: the guest goes home, once no call of it runs there.
+            if let Some(why) = self.mgr.leave_reason(self.local) {
+                // This node stops or expels its guests, or home became the better place: the
+                // guest goes home, once no call of it runs there.
                 match &self.outstanding {
                     None => {
-                        let why = format!("{} is stopping", self.mgr.node);
                         tracing::info!(local = self.local, "sending the guest home: {why}");
                         if let Err(end) = self.send(&Msg::Barrier { why }) {
                             return end;
@@ -594,6 +594,8 @@ impl Guest {
             token,
             migrations: self.offer.migrations + 1,
             cpu_secs: super::registry::cpu_secs(self.local) + self.offer.cpu_secs,
+            mem_bytes: super::registry::mem_bytes(self.local),
+            auto: None,
             ..self.offer.clone()
         };
         if let Err(e) = send(&mut to, &Msg::Offer(offer)) {

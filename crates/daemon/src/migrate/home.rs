@@ -18,7 +18,7 @@ use wend_link::Link;
 use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
 
 use super::stream::{LinkSink, LinkSource};
-use super::wire::{readable, recv_msg, Dest, HomeRef, Msg, Offer, PEER_VERSION};
+use super::wire::{readable, recv_msg, AutoTerms, Dest, HomeRef, Msg, Offer, PEER_VERSION};
 use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, STEP_TIMEOUT};
 
 pub type Reply = oneshot::Sender<Result<MigrateReport, ApiError>>;
@@ -50,12 +50,18 @@ fn failed(msg: impl Into<String>) -> ApiError {
 
 /// Start moving `pid` (at home now) to `dest` on a thread of its own; the outcome goes to
 /// `reply`.
-pub fn start(mgr: Arc<Manager>, pid: i32, dest: Dest, reply: Reply) -> std::io::Result<()> {
+pub fn start(
+    mgr: Arc<Manager>,
+    pid: i32,
+    dest: Dest,
+    auto: Option<AutoTerms>,
+    reply: Reply,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name(format!("wend-home-{pid}"))
         .spawn(move || {
             let (tx, rx) = mpsc::channel();
-            match send_away(&mgr, pid, &dest, tx) {
+            match send_away(&mgr, pid, &dest, auto, tx) {
                 Ok((away, report)) => {
                     let _ = reply.send(Ok(report));
                     away.run(rx);
@@ -88,6 +94,7 @@ fn send_away(
     mgr: &Arc<Manager>,
     pid: i32,
     dest: &Dest,
+    auto: Option<AutoTerms>,
     ctl: Sender<Command>,
 ) -> Result<(Away, MigrateReport), ApiError> {
     let t0 = Instant::now();
@@ -118,9 +125,10 @@ fn send_away(
         uid: super::registry::owner(pid),
         from_home: true,
         token: token(),
-        mem_bytes: 0,
+        mem_bytes: super::registry::mem_bytes(pid),
         migrations: mgr.registry.migrations(pid),
         cpu_secs: super::registry::cpu_secs(pid),
+        auto,
     };
     link.send(&Msg::Offer(offer).encode())
         .map_err(|e| failed(format!("{}: {e}", dest.node)))?;

@@ -10,6 +10,9 @@
 //! Invariant: until the target confirms the rebuild, the sender's copy is intact and frozen,
 //! so a refused, interrupted or failed move leaves the process running where it was.
 
+mod admission;
+mod balancer;
+mod control;
 mod guest;
 mod home;
 mod listener;
@@ -18,17 +21,24 @@ mod stream;
 pub mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use wend_balance::{Params, Pending};
+use wend_cluster::LocalLoad;
 use wend_proto::{
     ApiError, Caller, Destination, ErrorCode, ManageRequest, MigrateReport, MigrateRequest,
     NodeState, ProcInfo,
 };
 
+use crate::flags::NodeFlags;
 use crate::peer::Query;
+use crate::probe::Probe;
+pub use admission::Admitted;
+pub use balancer::{spawn as spawn_balancer, BALANCE_EVERY};
 pub use listener::spawn_listener;
 pub use registry::Registry;
 
@@ -48,31 +58,73 @@ pub struct Manager {
     pub node: String,
     pub addr: SocketAddr,
     pub(crate) key: [u8; 32],
-    pub accepting: bool,
     pub registry: Registry,
+    /// The owner's guest policy (`wend block`, `wend expel`) and the guest count.
+    pub flags: Arc<NodeFlags>,
     queries: mpsc::Sender<Query>,
     /// Set when the daemon stops: guests go home, nothing new is accepted.
     stopping: AtomicBool,
+    /// The daemon's shutdown, for the balancer thread.
+    shutdown: CancellationToken,
+    /// Whether the balancer moves processes by itself.
+    balance: bool,
+    /// The balancing policy's tunables.
+    params: Params,
+    /// Arrivals admitted that have not landed yet.
+    pending: Mutex<Pending>,
+    /// The sampler's published load vector.
+    loads: watch::Receiver<LocalLoad>,
+    /// For fresh run-queue readings at admission.
+    probe: Probe,
+}
+
+/// What a [`Manager`] is built from.
+#[derive(Debug)]
+pub struct Setup {
+    pub node: String,
+    pub addr: SocketAddr,
+    pub key: [u8; 32],
+    pub queries: mpsc::Sender<Query>,
+    pub flags: Arc<NodeFlags>,
+    pub shutdown: CancellationToken,
+    pub balance: bool,
+    pub loads: watch::Receiver<LocalLoad>,
+    pub probe: Probe,
 }
 
 impl Manager {
-    pub fn new(
-        node: String,
-        addr: SocketAddr,
-        key: [u8; 32],
-        accepting: bool,
-        queries: mpsc::Sender<Query>,
-        guests: Arc<AtomicU32>,
-    ) -> Arc<Manager> {
+    pub fn new(s: Setup) -> Arc<Manager> {
         Arc::new(Manager {
-            node,
-            addr,
-            key,
-            accepting,
-            registry: Registry::new(guests),
-            queries,
+            node: s.node,
+            addr: s.addr,
+            key: s.key,
+            registry: Registry::new(s.flags.clone()),
+            flags: s.flags,
+            queries: s.queries,
             stopping: AtomicBool::new(false),
+            shutdown: s.shutdown,
+            balance: s.balance,
+            params: Params::default(),
+            pending: Mutex::new(Pending::default()),
+            loads: s.loads,
+            probe: s.probe,
         })
+    }
+
+    /// Whether the balancer moves processes by itself here.
+    pub fn auto_balance(&self) -> bool {
+        self.balance
+    }
+
+    /// Why the guest `local` must leave this node now, if it must.
+    pub(crate) fn leave_reason(&self, local: i32) -> Option<String> {
+        if self.stopping() {
+            return Some(format!("{} is stopping", self.node));
+        }
+        if self.flags.expelling() {
+            return Some(format!("{} expels its guests (`wend expel`)", self.node));
+        }
+        self.registry.leave_reason(local)
     }
 
     /// `wend run`: manage `pid`.
@@ -117,7 +169,7 @@ impl Manager {
                     ));
                 };
                 self.registry.adopt(req.pid, false);
-                home::start(self.clone(), req.pid, dest, tx).map_err(|e| {
+                home::start(self.clone(), req.pid, dest, None, tx).map_err(|e| {
                     ApiError::new(ErrorCode::Internal, format!("cannot start a thread: {e}"))
                 })?;
             }

@@ -1,14 +1,15 @@
 //! Who is where: the processes this node is home for, and the guests it runs.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use wend_ckpt::StayPath;
 use wend_proto::{Caller, ProcInfo, ProcState};
 
 use super::home::Command;
+use crate::flags::NodeFlags;
 
 #[derive(Debug)]
 struct HomeEntry {
@@ -23,6 +24,38 @@ struct HomeEntry {
     away_cpu: f64,
     /// The deputy thread's commands, while it is away.
     ctl: Option<Sender<Command>>,
+    /// When wend started managing it.
+    adopted: Instant,
+    /// When it last arrived somewhere by migration (home included).
+    arrived: Option<Instant>,
+}
+
+/// A process at home, as the balancer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AtHome {
+    pub pid: i32,
+    pub locked: bool,
+    pub migrations: u32,
+    /// CPU seconds it used away before it came back.
+    pub away_cpu: f64,
+    /// Seconds since wend started managing it.
+    pub age: f64,
+    /// Seconds since it last arrived by migration (it came home).
+    pub since_move: Option<f64>,
+}
+
+/// A guest running here, as the balancer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GuestView {
+    pub local: i32,
+    pub home_node: String,
+    pub migrations: u32,
+    /// CPU seconds it used before it came here.
+    pub cpu_before: f64,
+    /// Seconds since it arrived.
+    pub since_move: f64,
+    /// Already told to go home.
+    pub leaving: bool,
 }
 
 #[derive(Debug)]
@@ -32,6 +65,10 @@ struct GuestEntry {
     cmd: String,
     uid: u32,
     migrations: u32,
+    cpu_before: f64,
+    arrived: Instant,
+    /// Why it must go home, once the balancer or the owner decided it.
+    leave: Option<String>,
 }
 
 /// The node's table of managed processes and guests.
@@ -40,8 +77,8 @@ pub struct Registry {
     home: Mutex<HashMap<i32, HomeEntry>>,
     /// By local pid.
     guests: Mutex<HashMap<i32, GuestEntry>>,
-    /// How many guests run here, for the published load vector.
-    guest_count: Arc<AtomicU32>,
+    /// The guest count for the published load vector, and the owner's guest policy.
+    flags: Arc<NodeFlags>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -86,6 +123,21 @@ pub fn cpu_secs(pid: i32) -> f64 {
     (ticks(11) + ticks(12)) as f64 / clock_ticks()
 }
 
+/// Bytes a move of a local process transfers, roughly: its resident private memory.
+pub fn mem_bytes(pid: i32) -> u64 {
+    let Ok(statm) = wend_sys::proc::read_string(pid, "statm") else {
+        return 0;
+    };
+    let f: Vec<u64> = statm
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    match (f.get(1), f.get(2)) {
+        (Some(resident), Some(shared)) => resident.saturating_sub(*shared) * wend_sys::PAGE_SIZE,
+        _ => 0,
+    }
+}
+
 fn clock_ticks() -> f64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
@@ -94,11 +146,11 @@ fn clock_ticks() -> f64 {
 }
 
 impl Registry {
-    pub fn new(guest_count: Arc<AtomicU32>) -> Registry {
+    pub fn new(flags: Arc<NodeFlags>) -> Registry {
         Registry {
             home: Mutex::default(),
             guests: Mutex::default(),
-            guest_count,
+            flags,
         }
     }
 
@@ -114,8 +166,89 @@ impl Registry {
             migrations: 0,
             away_cpu: 0.0,
             ctl: None,
+            adopted: Instant::now(),
+            arrived: None,
         });
         e.locked |= lock_it;
+    }
+
+    /// Manage the children of managed processes too (and theirs): `wend run -- make -j`
+    /// balances the compilers make starts. A child inherits its parent's lock.
+    pub fn adopt_children(&self) {
+        let parents: Vec<(i32, bool)> = lock(&self.home)
+            .iter()
+            .filter(|(_, e)| e.state == ProcState::Home)
+            .map(|(pid, e)| (*pid, e.locked))
+            .collect();
+        let mut todo = parents;
+        while let Some((pid, locked)) = todo.pop() {
+            for child in children(pid) {
+                let known = lock(&self.home).contains_key(&child);
+                if !known {
+                    self.adopt(child, locked);
+                    todo.push((child, locked));
+                }
+            }
+        }
+    }
+
+    /// `wend lock` / `wend unlock`: false if `pid` is not managed here.
+    pub fn set_lock(&self, pid: i32, locked: bool) -> bool {
+        match lock(&self.home).get_mut(&pid) {
+            Some(e) => {
+                e.locked = locked;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `pid` is managed here and locked.
+    pub fn is_locked(&self, pid: i32) -> bool {
+        lock(&self.home).get(&pid).is_some_and(|e| e.locked)
+    }
+
+    /// Managed processes at home now (alive ones; not moving).
+    pub fn at_home(&self) -> Vec<AtHome> {
+        lock(&self.home)
+            .iter()
+            .filter(|(pid, e)| e.state == ProcState::Home && is_alive(**pid))
+            .map(|(pid, e)| AtHome {
+                pid: *pid,
+                locked: e.locked,
+                migrations: e.migrations,
+                away_cpu: e.away_cpu,
+                age: e.adopted.elapsed().as_secs_f64(),
+                since_move: e.arrived.map(|a| a.elapsed().as_secs_f64()),
+            })
+            .collect()
+    }
+
+    /// Every guest running here.
+    pub fn guests(&self) -> Vec<GuestView> {
+        lock(&self.guests)
+            .iter()
+            .map(|(local, g)| GuestView {
+                local: *local,
+                home_node: g.home_node.clone(),
+                migrations: g.migrations,
+                cpu_before: g.cpu_before,
+                since_move: g.arrived.elapsed().as_secs_f64(),
+                leaving: g.leave.is_some(),
+            })
+            .collect()
+    }
+
+    /// Tell the guest `local` to go home (its thread sees it within a few milliseconds).
+    pub fn send_home(&self, local: i32, why: String) {
+        if let Some(g) = lock(&self.guests).get_mut(&local) {
+            g.leave.get_or_insert(why);
+        }
+    }
+
+    /// Why the guest `local` must go home, if it must.
+    pub(super) fn leave_reason(&self, local: i32) -> Option<String> {
+        lock(&self.guests).get(&local).and_then(|g| g.leave.clone())
     }
 
     /// Mark `pid` as leaving home; false if it is not at home or already moving.
@@ -151,6 +284,7 @@ impl Registry {
             };
             e.away_on = on.map(str::to_owned);
             e.ctl = ctl;
+            e.arrived = Some(Instant::now());
         }
     }
 
@@ -180,15 +314,17 @@ impl Registry {
                 cmd: offer.cmd.clone(),
                 uid: offer.uid,
                 migrations: offer.migrations + 1,
+                cpu_before: offer.cpu_secs,
+                arrived: Instant::now(),
+                leave: None,
             },
         );
-        self.guest_count
-            .store(guests.len() as u32, Ordering::Relaxed);
+        self.flags.set_guests(guests.len() as u32);
     }
 
     /// Guests running here now.
     pub fn guest_count(&self) -> u32 {
-        self.guest_count.load(Ordering::Relaxed)
+        self.flags.guests()
     }
 
     /// The deputy threads of every process that is away.
@@ -202,8 +338,7 @@ impl Registry {
     pub(super) fn drop_guest(&self, local: i32) {
         let mut guests = lock(&self.guests);
         guests.remove(&local);
-        self.guest_count
-            .store(guests.len() as u32, Ordering::Relaxed);
+        self.flags.set_guests(guests.len() as u32);
     }
 
     /// `wend ps` rows this caller may see.
@@ -265,6 +400,23 @@ impl Registry {
         out.sort_by_key(|p| (p.state == ProcState::Guest, p.pid));
         out
     }
+}
+
+/// The children of every thread of `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        if let Ok(list) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|c| c.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
 }
 
 fn is_alive(pid: i32) -> bool {

@@ -41,6 +41,18 @@ pub struct Offer {
     pub migrations: u32,
     /// Seconds of CPU the process used so far.
     pub cpu_secs: f64,
+    /// Set when the balancer (not a user) moves it: what the target's admission weighs.
+    pub auto: Option<AutoTerms>,
+}
+
+/// What an automatic move tells the target, so it can refuse a move that would not pay
+/// (herds: many senders may pick the same idle node from stale load vectors).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AutoTerms {
+    /// CPUs' worth the process wants (1.0 for a busy single thread).
+    pub demand: f64,
+    /// The rate it gets where it is, in yardstick CPU-seconds per second.
+    pub rate_here: f64,
 }
 
 /// A node a process is sent to.
@@ -214,6 +226,10 @@ mod tests {
             mem_bytes: 1 << 20,
             migrations: 0,
             cpu_secs: 0.5,
+            auto: Some(AutoTerms {
+                demand: 1.0,
+                rate_here: 0.5,
+            }),
         });
         assert_eq!(Msg::decode(&o.encode()).unwrap(), o);
         assert!(Msg::decode(&[0xff, 0xff, 0xff]).is_err());

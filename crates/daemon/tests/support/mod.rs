@@ -50,6 +50,7 @@ impl Harness {
             speed: Some(1.0),
             cpus: None,
             accept_guests: true,
+            balance: false,
             discovery: DiscoveryConfig {
                 enabled: false,
                 group: DEFAULT_DISCOVERY_GROUP,

@@ -40,6 +40,12 @@ pub struct Args {
     /// Refuse guest processes.
     #[arg(long, overrides_with = "accept_guests")]
     no_accept_guests: bool,
+    /// Move processes automatically to where they run best (the default).
+    #[arg(long, overrides_with = "no_balance")]
+    balance: bool,
+    /// Move processes only when asked (`wend migrate`); guests are still taken.
+    #[arg(long, overrides_with = "balance")]
+    no_balance: bool,
     /// Find peers by multicast on the local segment (the default).
     #[arg(long, overrides_with = "no_discovery")]
     discovery: bool,
@@ -66,6 +72,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         speed: args.speed,
         cpus: args.cpus,
         accept_guests: flag(args.accept_guests, args.no_accept_guests),
+        balance: flag(args.balance, args.no_balance),
         discovery: flag(args.discovery, args.no_discovery),
     };
     let config = DaemonConfig::resolve(args.config.as_deref(), overrides)?;

@@ -2,7 +2,9 @@
 //! process exit code; errors are printed once by `main`.
 
 pub mod checkpoint;
+pub mod control;
 pub mod daemon;
+pub mod demo;
 pub mod image;
 pub mod keygen;
 pub mod lab;
