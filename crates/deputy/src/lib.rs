@@ -10,12 +10,15 @@
 //! - [`filter`]: the guest's seccomp program, built from the table.
 //! - [`marshal`]: the remote side of a notified call: the decision, and for a forwarded call
 //!   the regions its pointer arguments refer to and the way results go back.
+//! - [`readahead`]: the remote side's read-ahead for sequential reads of regular files, and
+//!   when it is safe.
 #![forbid(unsafe_code)]
 
 pub mod call;
 pub mod filter;
 pub mod home;
 pub mod marshal;
+pub mod readahead;
 pub mod table;
 
 pub use call::{Back, Call, Dir, Outcome, Region};

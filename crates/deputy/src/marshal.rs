@@ -54,7 +54,7 @@ pub struct Prepared {
     pub call: Call,
     /// For every `Out`/`InOut` region, in order: the guest pieces (address, length) its bytes
     /// are scattered over (one piece, or the iovecs of a flattened `readv`).
-    back: Vec<Vec<(u64, u32)>>,
+    pub(crate) back: Vec<Vec<(u64, u32)>>,
 }
 
 /// Why home's answer cannot be written back.
@@ -70,6 +70,8 @@ pub enum MarshalError {
     },
     #[error("cannot write a forwarded call's results into the guest: {0}")]
     Guest(std::io::Error),
+    #[error("an answer from home came for no call the read-ahead sent: the guest loop must pass only answers to its Step::Send calls")]
+    NoCall,
 }
 
 impl Prepared {

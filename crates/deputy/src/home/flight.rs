@@ -163,6 +163,9 @@ impl Deputy {
         let pid = self.pid;
         let t0 = Instant::now();
         loop {
+            // Yield first: the deputy was just resumed and cannot have stopped yet; if it waits
+            // for this CPU, it runs now and has stopped when we look.
+            std::thread::yield_now();
             let st = self.stopped()?;
             if let Some(r) = st.try_report().map_err(|e| DeputyError::sys(pid, e))? {
                 return self.seen(r);
@@ -170,7 +173,6 @@ impl Deputy {
             if t0.elapsed() >= SPIN {
                 break;
             }
-            std::thread::yield_now();
         }
         if self.waiter.is_none() {
             self.waiter = Some(StopWaiter::spawn(pid).map_err(|e| DeputyError::sys(pid, e))?);
