@@ -60,7 +60,12 @@ impl MLab {
         let shared = Shared::new(tag);
         let clean_exec = compile_c(&shared.path, "clean-exec", &[]);
         let mut spec = LabSpec::new(Lab::unique_name(), 3, WEND);
-        spec.daemon_args = vec!["--log".to_owned(), "debug".to_owned()];
+        // Only the tests move processes here: the balancer would move guests by itself.
+        spec.daemon_args = vec![
+            "--log".to_owned(),
+            "debug".to_owned(),
+            "--no-balance".to_owned(),
+        ];
         let lab = Lab::up(spec).expect("lab up");
         let m = MLab {
             lab,
