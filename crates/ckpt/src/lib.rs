@@ -10,6 +10,9 @@
 //!   still stopped as [`Restored`]: a caller can run a hook on it (install a seccomp filter)
 //!   before [`Restored::resume`]. [`restore_into`] rebuilds memory and state into any stopped
 //!   process (the deputy coming home).
+//! - Post-copy: [`dump`] with [`CheckpointOptions::lazy`] leaves anonymous memory out and
+//!   lists its present pages; [`restore_postcopy`] rebuilds the rest and hands back the
+//!   target's userfaultfd, through which the caller fills those pages while it runs.
 //! - [`checkpoint_to_file`] and [`restore_file`] are the whole `wend checkpoint`/`wend restore`
 //!   flows on files.
 //!
@@ -40,9 +43,12 @@ pub use dump::{
 };
 pub use error::CkptError;
 pub use progress::Progress;
-pub use restore::{open_image, restore, restore_file, restore_into, RestoreOptions, Restored};
+pub use restore::{
+    open_image, restore, restore_file, restore_into, restore_postcopy, RestoreOptions, Restored,
+};
 pub use stay::{stay_reasons, ProcessFacts, StayPath, StayReason};
 pub use wend_image::model::ProcessImage;
+pub use wend_sys::uffd::Uffd;
 pub use wend_sys::Stopped;
 
 /// Read the facts of `pid` and list every reason it must stay for `path` (empty: it may go).

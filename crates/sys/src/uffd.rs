@@ -6,8 +6,13 @@
 //! copies into it directly, a whole run per call, without the zeroing or the per-page fault.
 //! The userfaultfd is created inside the stopped target by an injected call (it belongs to the
 //! target's mm), taken with `pidfd_getfd`, and closed in the target at once.
+//!
+//! Post-copy uses the same descriptor while the target runs: its missing-page faults and the
+//! changes it makes to registered memory (unmap, `MADV_DONTNEED`, `mremap`) arrive as
+//! [`Event`]s ([`Uffd::events`]); pages are placed with [`Uffd::place`] or
+//! [`Uffd::zeropage`]. Closing the descriptor unregisters every range it holds.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use crate::ptrace::Stopped;
 use crate::{pidfd, Pid, Result, SysError};
@@ -19,6 +24,22 @@ const UFFDIO_API: u64 = 0xc018_aa3f;
 const UFFDIO_REGISTER: u64 = 0xc020_aa00;
 const UFFDIO_UNREGISTER: u64 = 0x8010_aa01;
 const UFFDIO_COPY: u64 = 0xc028_aa03;
+const UFFDIO_WAKE: u64 = 0x8010_aa02;
+const UFFDIO_ZEROPAGE: u64 = 0xc020_aa04;
+
+/// Features asking for the events a post-copy monitor needs: `mremap`, `MADV_DONTNEED` /
+/// `MADV_REMOVE` and `munmap` of registered memory.
+pub const FEATURES_POSTCOPY: u64 = FEATURE_EVENT_REMAP | FEATURE_EVENT_REMOVE | FEATURE_EVENT_UNMAP;
+const FEATURE_EVENT_REMAP: u64 = 1 << 2;
+const FEATURE_EVENT_REMOVE: u64 = 1 << 3;
+const FEATURE_EVENT_UNMAP: u64 = 1 << 6;
+
+const EVENT_PAGEFAULT: u8 = 0x12;
+const EVENT_REMAP: u8 = 0x14;
+const EVENT_REMOVE: u8 = 0x15;
+const EVENT_UNMAP: u8 = 0x16;
+/// Size of `struct uffd_msg`.
+const MSG_LEN: usize = 32;
 
 #[repr(C)]
 struct ApiArg {
@@ -41,12 +62,72 @@ struct RegisterArg {
 }
 
 #[repr(C)]
+struct ZeroArg {
+    range: Range,
+    mode: u64,
+    zeropage: i64,
+}
+
+#[repr(C)]
 struct CopyArg {
     dst: u64,
     src: u64,
     len: u64,
     mode: u64,
     copy: i64,
+}
+
+/// What the userfaultfd reports about the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A thread waits for the page at this address (not page-aligned).
+    Fault { addr: u64, write: bool },
+    /// `[from, from+len)` moved to `to` (mremap); the moved range stays registered.
+    Remap { from: u64, to: u64, len: u64 },
+    /// `[start, end)` was dropped (`MADV_DONTNEED`, `MADV_REMOVE`): it reads as zero now.
+    Remove { start: u64, end: u64 },
+    /// `[start, end)` was unmapped.
+    Unmap { start: u64, end: u64 },
+    /// An event this code does not ask for.
+    Other(u8),
+}
+
+impl Event {
+    fn parse(m: &[u8; MSG_LEN]) -> Event {
+        let word =
+            |i: usize| u64::from_ne_bytes(m[8 + 8 * i..16 + 8 * i].try_into().unwrap_or([0; 8]));
+        match m[0] {
+            EVENT_PAGEFAULT => Event::Fault {
+                addr: word(1),
+                write: word(0) & 1 != 0,
+            },
+            EVENT_REMAP => Event::Remap {
+                from: word(0),
+                to: word(1),
+                len: word(2),
+            },
+            EVENT_REMOVE => Event::Remove {
+                start: word(0),
+                end: word(1),
+            },
+            EVENT_UNMAP => Event::Unmap {
+                start: word(0),
+                end: word(1),
+            },
+            other => Event::Other(other),
+        }
+    }
+}
+
+/// How [`Uffd::place`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// Every page of the run is present now (placed by this call, or already there, or its
+    /// memory is gone from the target: nothing more to do for it).
+    Done,
+    /// The target changes its layout (an event waits to be read): read [`Uffd::events`],
+    /// then place what is still wanted again. The first `n` bytes were handled.
+    Retry(usize),
 }
 
 /// A userfaultfd of another process's mm, held by us.
@@ -59,6 +140,12 @@ pub struct Uffd {
 impl Uffd {
     /// Create a userfaultfd inside the stopped `st` and take it; the target keeps no copy.
     pub fn create_in(st: &mut Stopped) -> Result<Uffd> {
+        Uffd::create_with(st, 0)
+    }
+
+    /// [`Uffd::create_in`] asking for `features` (e.g. [`FEATURES_POSTCOPY`]); fails if the
+    /// kernel lacks one.
+    pub fn create_with(st: &mut Stopped, features: u64) -> Result<Uffd> {
         let pid = st.pid();
         let flags = (libc::O_CLOEXEC | libc::O_NONBLOCK) as u64;
         let rfd = st.syscall("userfaultfd", libc::SYS_userfaultfd, [flags, 0, 0, 0, 0, 0])?;
@@ -67,11 +154,30 @@ impl Uffd {
         let u = Uffd { fd: taken?, pid };
         let mut api = ApiArg {
             api: UFFD_API,
-            features: 0,
+            features,
             ioctls: 0,
         };
         u.ioctl("UFFDIO_API", UFFDIO_API, (&mut api as *mut ApiArg).cast())?;
         Ok(u)
+    }
+
+    /// Whether this process may create a userfaultfd (root, or
+    /// `vm.unprivileged_userfaultfd`): a cheap check before promising post-copy.
+    pub fn available() -> bool {
+        let flags = (libc::O_CLOEXEC | libc::O_NONBLOCK) as libc::c_long;
+        // SAFETY: userfaultfd takes only flags; a returned descriptor is ours and closed here.
+        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, flags) };
+        if fd < 0 {
+            return false;
+        }
+        // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+        unsafe { libc::close(fd as i32) };
+        true
+    }
+
+    /// The pid whose memory this is.
+    pub fn pid(&self) -> Pid {
+        self.pid
     }
 
     fn ioctl(&self, op: &'static str, req: u64, arg: *mut libc::c_void) -> Result<()> {
@@ -109,6 +215,125 @@ impl Uffd {
         )
     }
 
+    /// Read the events waiting (none if nothing waits; the descriptor is non-blocking).
+    pub fn events(&self) -> Result<Vec<Event>> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; MSG_LEN * 64];
+        loop {
+            // SAFETY: `buf` is a live local buffer of the length passed.
+            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EAGAIN) => return Ok(out),
+                    Some(libc::EINTR) => continue,
+                    _ => return Err(SysError::io("read(userfaultfd)", self.pid, e)),
+                }
+            }
+            let n = n as usize;
+            for m in buf[..n].chunks_exact(MSG_LEN) {
+                if let Ok(m) = <&[u8; MSG_LEN]>::try_from(m) {
+                    out.push(Event::parse(m));
+                }
+            }
+            if n < buf.len() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Place `data` (a page multiple) at `addr` (page-aligned), waking whoever waits for it.
+    /// Pages already present and pages whose memory the target no longer has registered are
+    /// skipped; see [`Placed`].
+    pub fn place(&self, addr: u64, data: &[u8]) -> Result<Placed> {
+        let page = crate::PAGE_SIZE as usize;
+        let mut done = 0usize;
+        while done < data.len() {
+            let mut arg = CopyArg {
+                dst: addr + done as u64,
+                src: data[done..].as_ptr() as u64,
+                len: (data.len() - done) as u64,
+                mode: 0,
+                copy: 0,
+            };
+            let r = self.ioctl(
+                "UFFDIO_COPY",
+                UFFDIO_COPY,
+                (&mut arg as *mut CopyArg).cast(),
+            );
+            if arg.copy > 0 {
+                done += arg.copy as usize;
+                continue;
+            }
+            match r.as_ref().err().and_then(SysError::errno) {
+                Some(libc::EAGAIN) => return Ok(Placed::Retry(done)),
+                // Already there: someone else placed it; wake a thread that may wait on it.
+                Some(libc::EEXIST) => {
+                    let _ = self.wake(addr + done as u64, page as u64);
+                    done += page;
+                }
+                // Not registered (unmapped, or a mapping that replaced it) or gone.
+                Some(libc::ENOENT | libc::EINVAL | libc::EFAULT) => done += page,
+                _ => {
+                    return Err(r
+                        .err()
+                        .unwrap_or_else(|| SysError::os("UFFDIO_COPY", self.pid, libc::EIO)))
+                }
+            }
+        }
+        Ok(Placed::Done)
+    }
+
+    /// Map the zero page at every missing page of `[addr, addr+len)` (page-aligned) and wake
+    /// whoever waits there. Present and unregistered pages are left alone.
+    pub fn zeropage(&self, addr: u64, len: u64) -> Result<Placed> {
+        let page = crate::PAGE_SIZE;
+        let mut done = 0u64;
+        while done < len {
+            let mut arg = ZeroArg {
+                range: Range {
+                    start: addr + done,
+                    len: len - done,
+                },
+                mode: 0,
+                zeropage: 0,
+            };
+            let r = self.ioctl(
+                "UFFDIO_ZEROPAGE",
+                UFFDIO_ZEROPAGE,
+                (&mut arg as *mut ZeroArg).cast(),
+            );
+            if arg.zeropage > 0 {
+                done += arg.zeropage as u64;
+                continue;
+            }
+            match r.as_ref().err().and_then(SysError::errno) {
+                Some(libc::EAGAIN) => return Ok(Placed::Retry(done as usize)),
+                Some(libc::EEXIST) => {
+                    let _ = self.wake(addr + done, page);
+                    done += page;
+                }
+                Some(libc::ENOENT | libc::EINVAL | libc::EFAULT) => done += page,
+                _ => {
+                    return Err(r
+                        .err()
+                        .unwrap_or_else(|| SysError::os("UFFDIO_ZEROPAGE", self.pid, libc::EIO)))
+                }
+            }
+        }
+        Ok(Placed::Done)
+    }
+
+    /// Wake the threads waiting for pages of `[addr, addr+len)`.
+    pub fn wake(&self, addr: u64, len: u64) -> Result<()> {
+        let mut range = Range { start: addr, len };
+        self.ioctl(
+            "UFFDIO_WAKE",
+            UFFDIO_WAKE,
+            (&mut range as *mut Range).cast(),
+        )
+    }
+
     /// Place `data` (a page multiple) at `addr` (page-aligned, registered, not yet present).
     pub fn copy(&self, addr: u64, data: &[u8]) -> Result<()> {
         let mut done = 0usize;
@@ -136,5 +361,11 @@ impl Uffd {
             }
         }
         Ok(())
+    }
+}
+
+impl AsFd for Uffd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }

@@ -144,23 +144,79 @@ fn runs(pm: &Pagemap, p: &AreaPlan) -> Result<Vec<(u64, u64)>, CkptError> {
     Ok(out)
 }
 
+/// For a post-copy dump: which present pages are left out of the image (their runs are
+/// reported instead), and which must go into it anyway.
+pub(crate) struct LazyPlan {
+    /// Page-aligned ranges kept in the image even in lazy areas: memory the kernel touches
+    /// while the target is rebuilt, before anyone serves its faults (the rseq area).
+    pub eager: Vec<(u64, u64)>,
+    /// The runs (address, length) left out, for the caller to send later.
+    pub runs: Vec<(u64, u64)>,
+}
+
+impl LazyPlan {
+    /// Whether an area's pages may be left out: anonymous memory read the fast way (the target
+    /// registers every anonymous area with its userfaultfd; PROT_NONE and write-only areas
+    /// are not readable by process_vm_readv, which serves the pages later).
+    fn covers(p: &AreaPlan) -> bool {
+        p.store == Store::Touched && !p.proc_mem
+    }
+
+    /// Split `runs` into what goes into the image now and what is left out (appended to
+    /// `self.runs`).
+    fn split(&mut self, runs: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
+        let mut now = Vec::new();
+        for (a, l) in runs {
+            let mut cur = a;
+            let end = a + l;
+            for &(es, ee) in &self.eager {
+                if ee <= cur || es >= end {
+                    continue;
+                }
+                let (s, e) = (es.max(cur), ee.min(end));
+                if s > cur {
+                    push_run(&mut self.runs, cur, s - cur);
+                }
+                now.push((s, e - s));
+                cur = e;
+            }
+            if cur < end {
+                push_run(&mut self.runs, cur, end - cur);
+            }
+        }
+        now
+    }
+}
+
+fn push_run(v: &mut Vec<(u64, u64)>, a: u64, l: u64) {
+    match v.last_mut() {
+        Some((s, n)) if *s + *n == a => *n += l,
+        _ => v.push((a, l)),
+    }
+}
+
 /// Stream every area's pages into the writer; the bytes handed over.
 ///
 /// With `snapshot` (a copy-on-write snapshot of `pid`), readable pages are copied by the
 /// snapshot itself (see [`SnapshotReader`]), which does not pin and so does not copy them.
+/// With `lazy`, the present pages of anonymous areas are not written but listed in it.
 pub(crate) fn write_pages<W: Write>(
     pid: i32,
     plans: &[AreaPlan],
     writer: &mut ImageWriter<W>,
     progress: &Progress,
     mut snapshot: Option<&mut SnapshotReader>,
+    mut lazy: Option<&mut LazyPlan>,
 ) -> Result<u64, CkptError> {
     let sys = |e| CkptError::sys(pid, e);
     let pm = Pagemap::open(pid).map_err(sys)?;
     let mut all = Vec::with_capacity(plans.len());
     let mut total = 0u64;
     for p in plans {
-        let r = runs(&pm, p)?;
+        let mut r = runs(&pm, p)?;
+        if let Some(l) = lazy.as_deref_mut().filter(|_| LazyPlan::covers(p)) {
+            r = l.split(r);
+        }
         total += r.iter().map(|x| x.1).sum::<u64>();
         all.push(r);
     }
@@ -195,4 +251,29 @@ pub(crate) fn write_pages<W: Write>(
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lazy_split_keeps_eager_ranges_in_the_image() {
+        let pg = PAGE_SIZE;
+        let mut l = LazyPlan {
+            eager: vec![(10 * pg, 11 * pg), (20 * pg, 22 * pg)],
+            runs: Vec::new(),
+        };
+        let now = l.split(vec![(0, 5 * pg), (8 * pg, 13 * pg), (21 * pg, 4 * pg)]);
+        assert_eq!(now, vec![(10 * pg, pg), (21 * pg, pg)]);
+        assert_eq!(
+            l.runs,
+            vec![
+                (0, 5 * pg),
+                (8 * pg, 2 * pg),
+                (11 * pg, 10 * pg),
+                (22 * pg, 3 * pg)
+            ]
+        );
+    }
 }

@@ -29,6 +29,11 @@ pub struct CheckpointOptions {
     /// With `leave_running`: read memory from a copy-on-write snapshot and let the process run
     /// on as soon as its state is collected (frozen for milliseconds, not for the whole dump).
     pub snapshot: bool,
+    /// Post-copy: leave the contents of anonymous memory out of the image and list its
+    /// present pages in [`DumpReport::lazy`] instead, for a target that fetches them from the
+    /// (still frozen) process later. Only for a process that stays frozen (not with
+    /// `leave_running`); restore such an image with [`crate::restore_postcopy`].
+    pub lazy: bool,
 }
 
 impl Default for CheckpointOptions {
@@ -39,6 +44,7 @@ impl Default for CheckpointOptions {
             write: WriteOptions::default(),
             progress: Progress::none(),
             snapshot: true,
+            lazy: false,
         }
     }
 }
@@ -54,6 +60,9 @@ pub struct DumpReport {
     pub stats: ImageStats,
     /// From the freeze to the end of the dump.
     pub frozen_so_far: Duration,
+    /// With [`CheckpointOptions::lazy`]: the runs (address, length) of present pages left out
+    /// of the image, in address order.
+    pub lazy: Vec<(u64, u64)>,
 }
 
 /// What [`checkpoint_to_file`] did.
@@ -278,15 +287,48 @@ fn dump_checked<W: Write>(
     } else {
         (Some(stopped), None, None)
     };
+    if opts.lazy && (thaw_early || opts.leave_running) {
+        return Err(CkptError::Rebuild {
+            what: format!("process {pid}"),
+            detail: "a post-copy (lazy) dump needs the process to stay frozen".into(),
+        });
+    }
+    let mut lazy = opts.lazy.then(|| memory::LazyPlan {
+        eager: image
+            .rseq
+            .iter()
+            .map(|r| {
+                let page = wend_sys::PAGE_SIZE;
+                (
+                    r.addr & !(page - 1),
+                    (r.addr + u64::from(r.len)).next_multiple_of(page),
+                )
+            })
+            .collect(),
+        runs: Vec::new(),
+    });
     let dumped = match snapshot {
-        None => memory::write_pages(pid, &plans, &mut writer, &opts.progress, None),
+        None => memory::write_pages(
+            pid,
+            &plans,
+            &mut writer,
+            &opts.progress,
+            None,
+            lazy.as_mut(),
+        ),
         Some(snap) => {
             let child = snap.pid();
             // On failure the snapshot is dropped, which kills it.
             let r = wend_sys::snapshot::SnapshotReader::new(snap).map_err(sys);
             let d = r.and_then(|mut r| {
-                let d =
-                    memory::write_pages(child, &plans, &mut writer, &opts.progress, Some(&mut r));
+                let d = memory::write_pages(
+                    child,
+                    &plans,
+                    &mut writer,
+                    &opts.progress,
+                    Some(&mut r),
+                    None,
+                );
                 let _ = r.kill();
                 d
             });
@@ -305,6 +347,7 @@ fn dump_checked<W: Write>(
         dumped_bytes,
         stats,
         frozen_so_far: thawed.unwrap_or_else(|| since.elapsed()),
+        lazy: lazy.map(|l| l.runs).unwrap_or_default(),
     };
     Ok((
         Frozen {

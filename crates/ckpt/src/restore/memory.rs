@@ -263,25 +263,32 @@ fn area_at(areas: &[Area], addr: u64) -> Option<&Area> {
 /// place their pages with `UFFDIO_COPY` (no zeroing, no per-page fault: see wend_sys::uffd).
 /// None where that is not available; [`fill`] then writes with `process_vm_writev`.
 pub(crate) fn uffd(st: &mut Stopped, image: &ProcessImage) -> Option<Uffd> {
-    let u = match Uffd::create_in(st) {
-        Ok(u) => u,
+    match uffd_with(st, image, 0) {
+        Ok(u) => Some(u),
         Err(e) => {
             tracing::debug!(error = %e, "no userfaultfd: pages are written with process_vm_writev");
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// [`uffd`] with `features`, failing where it is not available (post-copy needs it).
+pub(crate) fn uffd_with(
+    st: &mut Stopped,
+    image: &ProcessImage,
+    features: u64,
+) -> Result<Uffd, CkptError> {
+    let u = Uffd::create_with(st, features).map_err(|e| CkptError::sys(st.pid(), e))?;
     for a in image
         .areas
         .iter()
         .filter(|a| matches!(a.backing, Backing::Anon))
     {
-        if let Err(e) = u.register(a.start, a.end - a.start) {
-            tracing::debug!(error = %e, "userfaultfd refused an area: pages are written with process_vm_writev");
-            // Registered areas are unregistered when `u` (the last reference) is closed.
-            return None;
-        }
+        // Registered areas are unregistered when `u` (the last reference) is closed.
+        u.register(a.start, a.end - a.start)
+            .map_err(|e| CkptError::sys(st.pid(), e))?;
     }
-    Some(u)
+    Ok(u)
 }
 
 /// Unregister the anonymous areas from `u` (the target must not keep missing-page tracking).
@@ -305,7 +312,9 @@ enum Msg {
 }
 
 /// Fill memory from the image's page records (and `first`, read ahead). Zero runs matter only
-/// inside file-backed areas: fresh anonymous memory is already zero. Blob records are skipped.
+/// inside file-backed areas: fresh anonymous memory is already zero (with `lazy`, zero runs in
+/// anonymous areas get the zero page: every missing page there would wait for a fetch).
+/// Blob records are skipped.
 ///
 /// A second thread reads and verifies records while this one writes them into the process, so
 /// reading the image and faulting in the target's memory overlap. A few frame buffers circulate
@@ -317,6 +326,7 @@ pub(crate) fn fill<R: Read + Send>(
     reader: &mut ImageReader<R>,
     progress: &Progress,
     uffd: Option<&Uffd>,
+    lazy: bool,
 ) -> Result<(), CkptError> {
     let pid = st.pid();
     let zeros = vec![0u8; 1 << 20];
@@ -354,6 +364,10 @@ pub(crate) fn fill<R: Read + Send>(
                 done += n as u64;
             }
         } else {
+            if let Some(u) = uffd.filter(|_| lazy) {
+                // Nothing runs in the target yet: no layout change can make this retry.
+                u.zeropage(addr, len).map_err(|e| CkptError::sys(pid, e))?;
+            }
             progress.advance(len);
         }
         Ok(())

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use wend_image::model::{ProcessImage, MODEL_VERSION};
 use wend_image::{DirectReader, ImageReader, Record};
+use wend_sys::uffd::Uffd;
 use wend_sys::{stub, Stopped};
 
 use crate::error::CkptError;
@@ -93,9 +94,35 @@ fn read_blobs<R: Read>(
 /// Rebuild the process in `reader` as a new child of the caller, stopped before its first
 /// instruction. Nothing is left behind on failure.
 pub fn restore<R: Read + Send>(
-    mut reader: ImageReader<R>,
+    reader: ImageReader<R>,
     opts: &RestoreOptions,
 ) -> Result<Restored, CkptError> {
+    restore_inner(reader, opts, false).map(|(r, _)| r)
+}
+
+/// Rebuild the skeleton of a post-copy image (dumped with `CheckpointOptions::lazy`): like
+/// [`restore`], but every anonymous area stays registered, missing, on the returned
+/// userfaultfd (created with [`wend_sys::uffd::FEATURES_POSTCOPY`]). Once the process runs,
+/// the caller must serve its faults and events: place the pages the dump left out, and the
+/// zero page everywhere else; dropping the userfaultfd ends that (missing pages then read as
+/// zero). Fails where the kernel offers no userfaultfd.
+pub fn restore_postcopy<R: Read + Send>(
+    reader: ImageReader<R>,
+    opts: &RestoreOptions,
+) -> Result<(Restored, Uffd), CkptError> {
+    let (r, u) = restore_inner(reader, opts, true)?;
+    let u = u.ok_or_else(|| CkptError::Rebuild {
+        what: "post-copy restore".into(),
+        detail: "no userfaultfd was kept".into(),
+    })?;
+    Ok((r, u))
+}
+
+fn restore_inner<R: Read + Send>(
+    mut reader: ImageReader<R>,
+    opts: &RestoreOptions,
+    lazy: bool,
+) -> Result<(Restored, Option<Uffd>), CkptError> {
     let image: ProcessImage = reader.read_meta()?;
     check_image(&image)?;
     files::verify_mappings(&image)?;
@@ -116,8 +143,8 @@ pub fn restore<R: Read + Send>(
         drop(sources);
         (stopped, first)
     };
-    let stopped = rebuild(stopped, &image, first, &mut reader, opts)?;
-    Ok(Restored { stopped, image })
+    let (stopped, uffd) = rebuild(stopped, &image, first, &mut reader, opts, lazy)?;
+    Ok((Restored { stopped, image }, uffd))
 }
 
 /// Rebuild memory and process state (not descriptors, cwd or umask) from `reader` into the
@@ -136,7 +163,7 @@ pub fn restore_into<R: Read + Send>(
     check_image(image)?;
     files::verify_mappings(image)?;
     let first = read_blobs(reader, None)?;
-    rebuild(target, image, first, reader, opts)
+    rebuild(target, image, first, reader, opts, false).map(|(st, _)| st)
 }
 
 fn rebuild<R: Read + Send>(
@@ -145,16 +172,33 @@ fn rebuild<R: Read + Send>(
     first: Option<Pending>,
     reader: &mut ImageReader<R>,
     opts: &RestoreOptions,
-) -> Result<Stopped, CkptError> {
+    lazy: bool,
+) -> Result<(Stopped, Option<Uffd>), CkptError> {
     let t = std::time::Instant::now();
     state::block_all(&mut st)?;
     let scratch = memory::clear_address_space(&mut st, image)?;
     memory::map_areas(&mut st, image, scratch)?;
     tracing::debug!(elapsed = ?t.elapsed(), "address space laid out");
     opts.progress.set_total(image.mapped_bytes());
-    let uffd = memory::uffd(&mut st, image);
-    let filled = memory::fill(&st, image, first, reader, &opts.progress, uffd.as_ref());
-    if let Some(u) = &uffd {
+    let uffd = if lazy {
+        Some(memory::uffd_with(
+            &mut st,
+            image,
+            wend_sys::uffd::FEATURES_POSTCOPY,
+        )?)
+    } else {
+        memory::uffd(&mut st, image)
+    };
+    let filled = memory::fill(
+        &st,
+        image,
+        first,
+        reader,
+        &opts.progress,
+        uffd.as_ref(),
+        lazy,
+    );
+    if let Some(u) = uffd.as_ref().filter(|_| !lazy) {
         memory::release_uffd(&st, image, u)?;
     }
     filled?;
@@ -166,7 +210,7 @@ fn rebuild<R: Read + Send>(
     state::queue_pending(&mut st, image, scratch)?;
     state::finish(&mut st, image, scratch)?;
     tracing::debug!(elapsed = ?t.elapsed(), "state set");
-    Ok(st)
+    Ok((st, uffd.filter(|_| lazy)))
 }
 
 /// Open an image file for reading.

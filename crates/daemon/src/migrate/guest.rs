@@ -5,7 +5,15 @@
 //!
 //! One thread per guest: it forked the guest (so the guest dies with it, PR_SET_PDEATHSIG) and
 //! is its tracer whenever it is frozen.
+//!
+//! Post-copy ([`lazy`], [`pull`]): a guest sent from home with its anonymous memory left out
+//! runs at once; the same thread serves its page faults from its userfaultfd, asking home for
+//! the pages, and places the pages home pushes in the background, until every page is here.
 
+mod lazy;
+mod pull;
+
+use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,8 +27,10 @@ use wend_link::Link;
 use wend_sys::seccomp;
 
 use super::stream::{LinkSink, LinkSource};
-use super::wire::{readable2, recv_msg, send, Dest, Msg, Offer, PEER_VERSION};
+use super::wire::{readable2, readable3, recv_msg, send, Dest, Msg, Offer, PEER_VERSION};
 use super::{Manager, LINK_SILENCE, PING_EVERY, STEP_TIMEOUT};
+use lazy::Lazy;
+use pull::{Io, LazyVm};
 
 /// The kernel's "restart this call" code (a reply with it is only given while a signal or a
 /// freeze is pending, so the guest never sees it).
@@ -102,10 +112,13 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
             return;
         }
     };
-    if send(&mut link, &Msg::Accept).is_err() {
+    // Post-copy only straight from home (whose frozen original serves the pages).
+    let lazy = offer.lazy && offer.from_home && wend_sys::uffd::Uffd::available();
+    let accept = if lazy { Msg::AcceptLazy } else { Msg::Accept };
+    if send(&mut link, &accept).is_err() {
         return;
     }
-    let (restored, listener) = match rebuild(&mut link) {
+    let (restored, listener, lazy) = match rebuild(&mut link, lazy) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(process = %who, "could not rebuild a guest: {e}");
@@ -159,13 +172,16 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
         parked: None,
         heard: Instant::now(),
         said: Instant::now(),
+        lazy,
+        early: VecDeque::new(),
     };
     g.run();
     mgr.registry.drop_guest(local);
 }
 
-/// Read the image and rebuild it, sandboxed, not yet running.
-fn rebuild(link: &mut Link) -> Result<(Restored, OwnedFd), String> {
+/// Read the image and rebuild it, sandboxed, not yet running; with `lazy` (post-copy), also
+/// the runs of memory to fetch, and the userfaultfd to place them with.
+fn rebuild(link: &mut Link, lazy: bool) -> Result<(Restored, OwnedFd, Option<Lazy>), String> {
     let _ = link.set_read_timeout(Some(STEP_TIMEOUT));
     let mut src = LinkSource::new(link);
     let reader = ImageReader::new(&mut src).map_err(|e| e.to_string())?;
@@ -173,11 +189,31 @@ fn rebuild(link: &mut Link) -> Result<(Restored, OwnedFd), String> {
         guest: true,
         ..RestoreOptions::default()
     };
-    let mut restored = wend_ckpt::restore(reader, &opts).map_err(|e| e.to_string())?;
+    let (mut restored, uffd) = if lazy {
+        let (r, u) = wend_ckpt::restore_postcopy(reader, &opts).map_err(|e| e.to_string())?;
+        (r, Some(u))
+    } else {
+        (
+            wend_ckpt::restore(reader, &opts).map_err(|e| e.to_string())?,
+            None,
+        )
+    };
     src.drain().map_err(|e| e.to_string())?;
+    let lazy = match uffd {
+        None => None,
+        Some(u) => match recv_msg(link)? {
+            Msg::Lazy { runs } => Some(Lazy::new(u, &runs)),
+            other => {
+                return Err(format!(
+                    "home sent {} instead of the lazy runs",
+                    other.name()
+                ))
+            }
+        },
+    };
     let listener = sandbox(&mut restored).map_err(|e| format!("sandboxing failed: {e}"))?;
     let _ = link.set_read_timeout(None);
-    Ok((restored, listener))
+    Ok((restored, listener, lazy))
 }
 
 /// Drop every right, arrange to die with this thread, install the filter.
@@ -251,6 +287,10 @@ struct Guest {
     parked: Option<u64>,
     heard: Instant,
     said: Instant,
+    /// Post-copy until every page is here.
+    lazy: Option<Lazy>,
+    /// Messages from home read while waiting for pages, handled before the next poll.
+    early: VecDeque<Msg>,
 }
 
 /// How a guest's stay here ended.
@@ -292,6 +332,9 @@ impl Guest {
     }
 
     fn serve(&mut self) -> End {
+        if let Err(end) = self.lazy_check() {
+            return end;
+        }
         loop {
             // Its end first: a dead guest's listener reports hang-up.
             match waitpid(
@@ -310,12 +353,28 @@ impl Guest {
                 Ok(_) => {}
                 Err(e) => return End::Orphaned(format!("guest vanished: {e}")),
             }
+            if let Some(m) = self.early.pop_front() {
+                if let Err(end) = self.message(m) {
+                    return end;
+                }
+                continue;
+            }
             let wait = if self.outstanding.is_some() {
                 Duration::from_millis(20)
             } else {
                 Duration::from_millis(200)
             };
-            let [notif, msg] = readable2(self.listener.as_fd(), self.link.as_fd(), wait);
+            let third = match &self.lazy {
+                Some(l) => l.fd(),
+                None => self.link.as_fd(),
+            };
+            let [notif, msg, fault] =
+                readable3(self.listener.as_fd(), self.link.as_fd(), third, wait);
+            if fault && self.lazy.is_some() {
+                if let Err(end) = self.faults() {
+                    return end;
+                }
+            }
             if notif {
                 if let Err(end) = self.notification() {
                     return end;
@@ -384,6 +443,72 @@ impl Guest {
         }
     }
 
+    /// The userfaultfd has news: serve faults, follow layout changes.
+    fn faults(&mut self) -> Result<(), End> {
+        let Some(lazy) = self.lazy.as_mut() else {
+            return Ok(());
+        };
+        let mut want = Vec::new();
+        lazy.serve_events(&mut want)
+            .map_err(|e| End::Orphaned(format!("serving the guest's page faults failed: {e}")))?;
+        for (addr, len) in want {
+            self.send(&Msg::PageWant { addr, len })?;
+        }
+        Ok(())
+    }
+
+    /// Pages from home (an answer or the background push).
+    fn pages(&mut self, addr: u64, data: &[u8]) -> Result<(), End> {
+        let Some(lazy) = self.lazy.as_mut() else {
+            return Ok(()); // late duplicates after the end of post-copy
+        };
+        let mut want = Vec::new();
+        lazy.place(addr, data, &mut want)
+            .map_err(|e| End::Orphaned(format!("placing the guest's pages failed: {e}")))?;
+        for (addr, len) in want {
+            self.send(&Msg::PageWant { addr, len })?;
+        }
+        self.lazy_check()
+    }
+
+    /// If every page is here: tell home, and close the userfaultfd (which unregisters it).
+    fn lazy_check(&mut self) -> Result<(), End> {
+        if !self.lazy.as_ref().is_some_and(Lazy::done) {
+            return Ok(());
+        }
+        if let Some(l) = self.lazy.take() {
+            tracing::info!(
+                local = self.local,
+                mib = l.total >> 20,
+                faults = l.faults,
+                secs = l.since.elapsed().as_secs_f64(),
+                "post-copy done: every page is here"
+            );
+        }
+        self.send(&Msg::PagesDone)
+    }
+
+    /// Finish post-copy now (before the guest is dumped again: its image must be whole).
+    fn pull_all(&mut self) -> Result<(), End> {
+        let Some(lazy) = self.lazy.as_mut() else {
+            return Ok(());
+        };
+        let mut io = Io {
+            link: &mut self.link,
+            early: &mut self.early,
+            said: &mut self.said,
+        };
+        pull::pull_all(&mut io, lazy)
+            .map_err(|e| End::Orphaned(format!("fetching its memory from home failed: {e}")))?;
+        // Signals home sent meanwhile still reach it; the rest is stale after the dump.
+        for m in std::mem::take(&mut self.early) {
+            if let Msg::Signal { signo, siginfo } = m {
+                deliver(self.local, signo, &siginfo);
+            }
+        }
+        self.lazy_check()
+    }
+
     fn reply(&self, id: u64, ret: i64) {
         let r = if ret < 0 {
             seccomp::reply(self.listener.as_fd(), id, 0, (-ret) as i32)
@@ -404,8 +529,22 @@ impl Guest {
                 return Ok(());
             }
         };
-        let mem = Vm(self.local);
-        match marshal::decide(n.nr, n.args, &self.ctx(), &mem) {
+        let ctx = self.ctx();
+        let mem = LazyVm::new(
+            self.local,
+            Io {
+                link: &mut self.link,
+                early: &mut self.early,
+                said: &mut self.said,
+            },
+            self.lazy.as_mut(),
+        );
+        let decision = marshal::decide(n.nr, n.args, &ctx, &mem);
+        if let Some(e) = mem.broken() {
+            return Err(End::Orphaned(e));
+        }
+        self.lazy_check()?;
+        match decision {
             Decision::Continue => {
                 let _ = seccomp::reply_continue(self.listener.as_fd(), n.id);
             }
@@ -439,6 +578,7 @@ impl Guest {
                 // Not answered here: released with ERESTARTSYS once the guest is frozen, so it
                 // is made again at home.
                 self.parked = Some(n.id);
+                self.pull_all()?;
                 self.send(&Msg::Barrier {
                     why: why.to_owned(),
                 })?;
@@ -453,9 +593,20 @@ impl Guest {
             Msg::Result { id, outcome } => {
                 if let Some((oid, p, t)) = self.outstanding.take() {
                     if oid == id {
-                        let ret = p
-                            .finish(&outcome, &Vm(self.local))
-                            .unwrap_or(-i64::from(libc::EFAULT));
+                        let mem = LazyVm::new(
+                            self.local,
+                            Io {
+                                link: &mut self.link,
+                                early: &mut self.early,
+                                said: &mut self.said,
+                            },
+                            self.lazy.as_mut(),
+                        );
+                        let ret = p.finish(&outcome, &mem).unwrap_or(-i64::from(libc::EFAULT));
+                        if let Some(e) = mem.broken() {
+                            return Err(End::Orphaned(e));
+                        }
+                        self.lazy_check()?;
                         self.reply(id, ret);
                     } else {
                         self.outstanding = Some((oid, p, t));
@@ -466,13 +617,18 @@ impl Guest {
             Msg::Dropped { id } => self.cut_short(id, true)?,
             Msg::Signal { signo, siginfo } => deliver(self.local, signo, &siginfo),
             Msg::Recall { to: None, .. } => {
+                self.pull_all()?;
                 self.send(&Msg::Returning)?;
                 return Err(self.go_home());
             }
             Msg::Recall {
                 to: Some(dest),
                 token,
-            } => return self.pass_on(dest, token),
+            } => {
+                self.pull_all()?;
+                return self.pass_on(dest, token);
+            }
+            Msg::Pages { addr, data } => self.pages(addr, &data)?,
             Msg::Released => {
                 // Home took the process elsewhere after this node gave up on a pass-on.
                 self.kill_and_reap();
@@ -558,7 +714,7 @@ impl Guest {
         let answer = loop {
             match recv_msg(&mut self.link) {
                 Ok(Msg::Dropped { .. } | Msg::Result { .. } | Msg::Interrupted { .. })
-                | Ok(Msg::Ping { .. }) => continue,
+                | Ok(Msg::Ping { .. } | Msg::Pages { .. }) => continue,
                 Ok(Msg::Signal { signo, .. }) => {
                     tracing::warn!(
                         local = self.local,
@@ -596,6 +752,8 @@ impl Guest {
             cpu_secs: super::registry::cpu_secs(self.local) + self.offer.cpu_secs,
             mem_bytes: super::registry::mem_bytes(self.local),
             auto: None,
+            // Stop and copy: only home's frozen original can serve pages later.
+            lazy: false,
             ..self.offer.clone()
         };
         if let Err(e) = send(&mut to, &Msg::Offer(offer)) {

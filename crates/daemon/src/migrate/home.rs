@@ -3,6 +3,15 @@
 //!
 //! One thread per process, from the freeze until it is home again or has ended: the thread
 //! that froze it is its tracer.
+//!
+//! Moves from home are post-copy by default ([`push`]): the image leaves anonymous memory
+//! out, so the process is frozen only while its metadata travels and the target rebuilds the
+//! rest; the target then fetches pages on fault while home pushes the others whenever it is
+//! idle, from the original, which stays home frozen anyway. `WEND_POSTCOPY=0` in the
+//! daemon's environment sends the whole image before the process runs (stop and copy), as
+//! do moves between remote nodes and home-comings.
+
+mod push;
 
 use std::collections::VecDeque;
 use std::os::fd::AsFd;
@@ -20,6 +29,12 @@ use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
 use super::stream::{LinkSink, LinkSource};
 use super::wire::{readable, recv_msg, AutoTerms, Dest, HomeRef, Msg, Offer, PEER_VERSION};
 use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, STEP_TIMEOUT};
+use push::Push;
+
+/// Whether this daemon offers post-copy (default yes; `WEND_POSTCOPY=0` turns it off).
+fn postcopy_wanted() -> bool {
+    std::env::var("WEND_POSTCOPY").map_or(true, |v| v != "0")
+}
 
 pub type Reply = oneshot::Sender<Result<MigrateReport, ApiError>>;
 
@@ -129,11 +144,13 @@ fn send_away(
         migrations: mgr.registry.migrations(pid),
         cpu_secs: super::registry::cpu_secs(pid),
         auto,
+        lazy: postcopy_wanted(),
     };
     link.send(&Msg::Offer(offer).encode())
         .map_err(|e| failed(format!("{}: {e}", dest.node)))?;
-    match recv_msg(&mut link).map_err(|e| failed(format!("{}: {e}", dest.node)))? {
-        Msg::Accept => {}
+    let lazy = match recv_msg(&mut link).map_err(|e| failed(format!("{}: {e}", dest.node)))? {
+        Msg::Accept => false,
+        Msg::AcceptLazy => true,
         Msg::Refuse { reason } => {
             return Err(failed(format!(
                 "{} refused the process: {reason}",
@@ -147,17 +164,18 @@ fn send_away(
                 other.name()
             )))
         }
-    }
+    };
     let opts = CheckpointOptions {
         leave_running: false,
         path: StayPath::Migration,
         snapshot: false,
+        lazy,
         ..CheckpointOptions::default()
     };
     let writer = ImageWriter::new(LinkSink::new(&mut link), &WriteOptions::default())
         .map_err(|e| failed(e.to_string()))?;
     // On failure the process runs on unchanged; the target sees the stream break.
-    let (frozen, sink, _) =
+    let (frozen, sink, dumped) =
         wend_ckpt::dump(pid, writer, &opts).map_err(|e| match e.stay_reasons() {
             Some(_) => ApiError::new(ErrorCode::Stay, e.to_string()),
             None => failed(e.to_string()),
@@ -169,6 +187,18 @@ fn send_away(
             let _ = frozen.resume();
             return Err(failed(format!("sending the image failed: {e}")));
         }
+    };
+    let push = if lazy {
+        let runs = Msg::Lazy {
+            runs: dumped.lazy.clone(),
+        };
+        if let Err(e) = link.send(&runs.encode()) {
+            let _ = frozen.resume();
+            return Err(failed(format!("sending the image failed: {e}")));
+        }
+        Some(Push::new(pid, dumped.lazy))
+    } else {
+        None
     };
     // The target rebuilds; a large process takes a while.
     let _ = link.set_read_timeout(Some(STEP_TIMEOUT * 3));
@@ -217,7 +247,7 @@ fn send_away(
     let frozen_ms = frozen_at.elapsed().as_secs_f64() * 1e3;
     let _ = link.set_read_timeout(None);
     mgr.registry.moved(pid, Some(&dest.node), Some(ctl));
-    tracing::info!(pid, to = %dest.node, frozen_ms, image_bytes, "migrated");
+    tracing::info!(pid, to = %dest.node, frozen_ms, image_bytes, lazy, "migrated");
     let report = MigrateReport {
         pid,
         now_on: dest.node.clone(),
@@ -236,6 +266,7 @@ fn send_away(
             said: Instant::now(),
             pending: None,
             early: VecDeque::new(),
+            push,
         },
         report,
     ))
@@ -262,6 +293,8 @@ struct Away {
     pending: Option<Pending>,
     /// Messages read while a call ran, handled after it.
     early: VecDeque<Msg>,
+    /// Post-copy: memory the remote does not have yet (None once it has all).
+    push: Option<Push>,
 }
 
 /// How the deputy's time away ended.
@@ -335,8 +368,15 @@ impl Away {
                 }
                 continue;
             }
+            // Pages to push: look at the link without waiting, push a chunk if it is quiet.
+            let pushing = self.push.as_ref().is_some_and(|p| !p.finished());
+            let wait = if pushing {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(10)
+            };
             let ready = match &self.link {
-                Some(l) => readable(l.as_fd(), Duration::from_millis(10)),
+                Some(l) => readable(l.as_fd(), wait),
                 None => {
                     std::thread::sleep(Duration::from_millis(10));
                     false
@@ -358,10 +398,31 @@ impl Away {
                     }
                     None => {}
                 }
+            } else if pushing {
+                if let Some(end) = self.push_chunk() {
+                    return end;
+                }
             }
             if let Some(end) = self.keepalive() {
                 return end;
             }
+        }
+    }
+
+    /// Send the next background chunk of post-copy memory.
+    fn push_chunk(&mut self) -> Option<End> {
+        let m = self.push.as_mut()?.next_chunk()?;
+        match m {
+            Ok(m) => self.send(&m).err().and_then(|e| self.link_broke(e)),
+            Err(e) => Some(End::Lost(format!("post-copy failed: {e}"))),
+        }
+    }
+
+    /// The remote waits for these pages.
+    fn page_want(&mut self, addr: u64, len: u64) -> Option<End> {
+        match push::read_pages(self.pid, addr, len) {
+            Ok(m) => self.send(&m).err().and_then(|e| self.link_broke(e)),
+            Err(e) => Some(End::Lost(format!("post-copy failed: {e}"))),
         }
     }
 
@@ -490,6 +551,8 @@ impl Away {
             return None; // it did not run; the old node keeps it (it hears Failed or EOF)
         }
         let _ = self.send(&Msg::Released);
+        // The node it left had every page (it finished post-copy before it sent the image).
+        self.push = None;
         let old = std::mem::replace(&mut self.node, node.clone());
         self.link = Some(link);
         self.heard = Instant::now();
@@ -554,6 +617,20 @@ impl Away {
                 self.mgr.registry.away_cpu(self.pid, cpu_ns as f64 / 1e9);
                 None
             }
+            Msg::PageWant { addr, len } => self.page_want(addr, len),
+            Msg::PagesDone => {
+                if let Some(p) = self.push.take() {
+                    tracing::info!(
+                        pid = self.pid,
+                        node = %self.node,
+                        mib = p.total >> 20,
+                        pushed_mib = p.sent >> 20,
+                        secs = p.since.elapsed().as_secs_f64(),
+                        "post-copy done"
+                    );
+                }
+                None
+            }
             // Nothing runs for these ids (any more).
             Msg::Cancel { .. } => None,
             other => {
@@ -579,6 +656,7 @@ impl Away {
         let link = self.link.as_mut()?;
         let deputy = self.deputy.as_mut()?;
         let early = &mut self.early;
+        let pid = self.pid;
         let mut moves = Vec::new();
         let mut said = self.said;
         let mut broke = None;
@@ -589,6 +667,15 @@ impl Away {
             if readable(link.as_fd(), Duration::ZERO) {
                 match recv_msg(link) {
                     Ok(Msg::Cancel { id: c }) if c == id => return true,
+                    // The remote faults while this call runs (a signal handler, say): answer now.
+                    Ok(Msg::PageWant { addr, len }) => {
+                        let sent = push::read_pages(pid, addr, len)
+                            .and_then(|m| link.send(&m.encode()).map_err(|e| e.to_string()));
+                        if let Err(e) = sent {
+                            broke = Some(e);
+                            return true;
+                        }
+                    }
                     Ok(m) => early.push_back(m),
                     Err(e) => {
                         broke = Some(e);
@@ -646,6 +733,7 @@ impl Away {
     /// it run at home.
     fn come_home(&mut self) -> Option<End> {
         let t = Instant::now();
+        self.push = None;
         let link = self.link.as_mut()?;
         let _ = link.set_read_timeout(Some(STEP_TIMEOUT * 3));
         let mut src = LinkSource::new(link);

@@ -11,7 +11,7 @@ use wend_deputy::{Call, Outcome};
 use wend_link::Link;
 
 /// Version of this message set; a link whose first message carries another is refused.
-pub const PEER_VERSION: u16 = 1;
+pub const PEER_VERSION: u16 = 2;
 
 /// Who a process belongs to: its home node and its pid there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +43,9 @@ pub struct Offer {
     pub cpu_secs: f64,
     /// Set when the balancer (not a user) moves it: what the target's admission weighs.
     pub auto: Option<AutoTerms>,
+    /// The sender offers post-copy: the image leaves anonymous memory out, the target fetches
+    /// it while the process runs ([`Msg::AcceptLazy`] takes the offer).
+    pub lazy: bool,
 }
 
 /// What an automatic move tells the target, so it can refuse a move that would not pay
@@ -68,6 +71,22 @@ pub enum Msg {
     Offer(Offer),
     /// Target: send it.
     Accept,
+    /// Target: send it, post-copy (a [`Msg::Lazy`] follows the image).
+    AcceptLazy,
+    /// Home to target, after a post-copy image: the runs (address, length) of memory left out
+    /// of it, to fetch from home while the process runs.
+    Lazy { runs: Vec<(u64, u64)> },
+    /// Target to home: send these pages (home addresses) now; a fault waits for them.
+    PageWant { addr: u64, len: u64 },
+    /// Home: the contents of `[addr, addr+len)` of the frozen original (an answer to
+    /// [`Msg::PageWant`], or a background push).
+    Pages {
+        addr: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    /// Target: every page is present here; stop pushing.
+    PagesDone,
     /// Target: no (the process stays where it is).
     Refuse { reason: String },
     /// A piece of the image stream.
@@ -136,21 +155,33 @@ pub fn send(link: &mut Link, m: &Msg) -> Result<(), String> {
 
 /// Wait up to `wait` until `a` or `b` can be read (or hung up); which ones.
 pub fn readable2(a: BorrowedFd<'_>, b: BorrowedFd<'_>, wait: Duration) -> [bool; 2] {
+    let [x, y, _] = readable3(a, b, b, wait);
+    [x, y]
+}
+
+/// Wait up to `wait` until `a`, `b` or `c` can be read (or hung up); which ones.
+pub fn readable3(
+    a: BorrowedFd<'_>,
+    b: BorrowedFd<'_>,
+    c: BorrowedFd<'_>,
+    wait: Duration,
+) -> [bool; 3] {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     let mut fds = [
         PollFd::new(a, PollFlags::POLLIN),
         PollFd::new(b, PollFlags::POLLIN),
+        PollFd::new(c, PollFlags::POLLIN),
     ];
     let ms = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
     if !matches!(poll(&mut fds, ms), Ok(n) if n > 0) {
-        return [false, false];
+        return [false; 3];
     }
     let ready = |f: &PollFd<'_>| {
         f.revents().is_some_and(|e| {
             e.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
         })
     };
-    [ready(&fds[0]), ready(&fds[1])]
+    [ready(&fds[0]), ready(&fds[1]), ready(&fds[2])]
 }
 
 /// Wait up to `wait` until `fd` can be read (or hung up).
@@ -176,6 +207,11 @@ impl Msg {
         match self {
             Msg::Offer(_) => "offer",
             Msg::Accept => "accept",
+            Msg::AcceptLazy => "accept-lazy",
+            Msg::Lazy { .. } => "lazy",
+            Msg::PageWant { .. } => "page-want",
+            Msg::Pages { .. } => "pages",
+            Msg::PagesDone => "pages-done",
             Msg::Refuse { .. } => "refuse",
             Msg::Image(_) => "image",
             Msg::ImageEnd => "image-end",
@@ -230,8 +266,18 @@ mod tests {
                 demand: 1.0,
                 rate_here: 0.5,
             }),
+            lazy: true,
         });
         assert_eq!(Msg::decode(&o.encode()).unwrap(), o);
+        let p = Msg::Pages {
+            addr: 0x7f00_0000_0000,
+            data: vec![7; 8192],
+        };
+        assert_eq!(Msg::decode(&p.encode()).unwrap(), p);
+        let l = Msg::Lazy {
+            runs: vec![(0x1000, 0x3000), (0x10_0000, 0x1000)],
+        };
+        assert_eq!(Msg::decode(&l.encode()).unwrap(), l);
         assert!(Msg::decode(&[0xff, 0xff, 0xff]).is_err());
         assert!(Msg::decode(&[]).is_err());
         // Truncations of a valid message are refused, never half-used.
