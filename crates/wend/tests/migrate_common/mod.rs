@@ -51,40 +51,68 @@ pub struct MLab {
     pub lab: Lab,
     shared: Shared,
     clean_exec: PathBuf,
+    nodes: Vec<String>,
+}
+
+/// The shape of a lab: how many nodes, their CPU shares, whether the balancer runs.
+pub struct Shape {
+    pub nodes: usize,
+    /// As `wend lab up --cpus` takes it (`None`: unlimited).
+    pub cpus: Option<&'static str>,
+    pub balance: bool,
 }
 
 impl MLab {
-    /// A 3-node lab whose daemons all see each other alive, with a shared directory.
+    /// A 3-node lab whose daemons all see each other alive, with a shared directory. Only
+    /// the tests move processes there: the balancer is off.
     pub fn up(tag: &str) -> MLab {
+        Self::with(
+            tag,
+            Shape {
+                nodes: 3,
+                cpus: None,
+                balance: false,
+            },
+        )
+    }
+
+    /// A lab of this shape whose daemons all see each other alive, with a shared directory.
+    pub fn with(tag: &str, shape: Shape) -> MLab {
         wend_lab::become_subreaper().expect("PR_SET_CHILD_SUBREAPER");
         let shared = Shared::new(tag);
         let clean_exec = compile_c(&shared.path, "clean-exec", &[]);
-        let mut spec = LabSpec::new(Lab::unique_name(), 3, WEND);
-        // Only the tests move processes here: the balancer would move guests by itself.
-        spec.daemon_args = vec![
-            "--log".to_owned(),
-            "debug".to_owned(),
-            "--no-balance".to_owned(),
-        ];
+        let mut spec = LabSpec::new(Lab::unique_name(), shape.nodes, WEND);
+        if let Some(cpus) = shape.cpus {
+            spec.cpus = wend_lab::CpuSpec::parse(cpus).expect("cpu shares");
+        }
+        spec.daemon_args = vec!["--log".to_owned(), "debug".to_owned()];
+        if !shape.balance {
+            spec.daemon_args.push("--no-balance".to_owned());
+        }
         let lab = Lab::up(spec).expect("lab up");
+        let nodes: Vec<String> = (1..=shape.nodes).map(|i| format!("node{i}")).collect();
         let m = MLab {
             lab,
             shared,
             clean_exec,
+            nodes: nodes.clone(),
         };
-        for node in NODES {
+        for node in &nodes {
             m.lab.wait_api(node, TIMEOUT).expect("daemon api");
         }
-        for node in NODES {
-            m.wait_until(&format!("{node} sees all three nodes alive"), || {
-                // By name: a member is known by its address until its load vector (with
-                // its name) arrives, and a migration names the target.
-                let seen = nodes_seen(&m.lab, node);
-                seen.len() == 3
-                    && NODES
-                        .iter()
-                        .all(|n| seen.iter().any(|(s, st)| s == n && *st == NodeState::Alive))
-            });
+        for node in &nodes {
+            m.wait_until(
+                &format!("{node} sees all {} nodes alive", nodes.len()),
+                || {
+                    // By name: a member is known by its address until its load vector (with
+                    // its name) arrives, and a migration names the target.
+                    let seen = nodes_seen(&m.lab, node);
+                    seen.len() == nodes.len()
+                        && nodes
+                            .iter()
+                            .all(|n| seen.iter().any(|(s, st)| s == n && *st == NodeState::Alive))
+                },
+            );
         }
         m
     }
@@ -126,9 +154,23 @@ impl MLab {
     /// stdin and stdout (stderr goes to a file, see [`Managed::stderr`]). Waits until its
     /// home daemon lists it.
     pub fn run(&self, tag: &str, argv: &[&str], stdin: Stdio, stdout: Stdio) -> Managed<'_> {
+        self.run_with(tag, &["--lock"], argv, stdin, stdout)
+    }
+
+    /// `wend run OPTIONS -- ARGV` in node1 (see [`MLab::run`]).
+    pub fn run_with(
+        &self,
+        tag: &str,
+        options: &[&str],
+        argv: &[&str],
+        stdin: Stdio,
+        stdout: Stdio,
+    ) -> Managed<'_> {
         let stderr_path = self.join(&format!("{tag}.stderr"));
         let stderr = fs::File::create(&stderr_path).unwrap();
-        let mut full = vec![WEND, "run", "--lock", "--"];
+        let mut full = vec![WEND, "run"];
+        full.extend_from_slice(options);
+        full.push("--");
         full.extend_from_slice(argv);
         let child = self
             .in_node("node1", &full)
@@ -201,7 +243,7 @@ impl MLab {
     /// The last lines of every node's daemon log, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        for node in NODES {
+        for node in &self.nodes {
             let path = self.lab.daemon_log(node);
             let text = strip_ansi(&fs::read_to_string(&path).unwrap_or_default());
             let lines: Vec<&str> = text.lines().collect();
@@ -222,6 +264,14 @@ impl MLab {
         Lab::attach(self.lab.name().clone(), WEND)
             .and_then(|mut l| l.kill_daemon(node))
             .unwrap_or_else(|e| panic!("killing {node}'s daemon: {e}"));
+    }
+
+    /// Stops `node`'s daemon with SIGTERM (it sends its guests home first) and waits until
+    /// it is gone. Through a second handle on the lab, like [`MLab::kill_daemon`].
+    pub fn stop_daemon(&self, node: &str) {
+        Lab::attach(self.lab.name().clone(), WEND)
+            .and_then(|mut l| l.stop_daemon(node))
+            .unwrap_or_else(|e| panic!("stopping {node}'s daemon: {e}"));
     }
 
     /// `wend migrate PID TO` in node1, waited for.
