@@ -1,7 +1,7 @@
 //! Automatic load balancing on real labs (issue 5): CPU-bound jobs started on node1 spread by
-//! themselves, to the faster nodes first; `wend expel` and a stopping daemon send guests home
-//! with nothing lost; a locked process never moves; and a settled cluster does not keep moving
-//! processes. The jobs are `guests/b_spin.c`: prime counting with a checked heap, until a go
+//! themselves, to the faster nodes first; `wend expel`, `wend bring` and a stopping daemon
+//! send guests home with nothing lost; a locked process never moves; and a settled cluster
+//! does not keep moving processes. The jobs are `guests/b_spin.c`: prime counting with a checked heap, until a go
 //! file exists, then a verdict.
 //!
 //! The tests run one at a time (they measure CPU use; two at once would starve each other on
@@ -257,6 +257,26 @@ fn expel_and_a_stopping_daemon_send_guests_home_intact() {
     );
     let out = lab.output("node2", &[WEND, "unblock"]);
     assert!(out.status.success(), "wend unblock: {}", text(&out));
+    one_on_node2();
+    // `wend bring` calls them home and locks them there.
+    let out = lab.output("node1", &[WEND, "bring"]);
+    assert!(
+        out.status.success() && text(&out).contains("1 process(es) brought home"),
+        "wend bring: {}{}",
+        text(&out),
+        lab.logs()
+    );
+    hold_for(
+        &lab,
+        5,
+        "both jobs brought home and kept there",
+        |p| p.iter().all(|(_, w, _)| w == "node1"),
+        &pids,
+    );
+    for pid in pids {
+        let out = lab.output("node1", &[WEND, "unlock", &pid.to_string()]);
+        assert!(out.status.success(), "wend unlock: {}", text(&out));
+    }
     one_on_node2();
     lab.stop_daemon("node2");
     lab.wait_until("both jobs at home after node2's daemon stopped", || {
