@@ -210,10 +210,11 @@ impl ReadAhead {
         self.plan(guest, now)
     }
 
-    /// Home's answer to the call [`Step::Send`] asked for.
+    /// Home's answer to the call [`Step::Send`] asked for (taken: a fill's bytes become the
+    /// window without a copy).
     pub fn answer(
         &mut self,
-        out: &Outcome,
+        out: Outcome,
         mem: &dyn GuestMem,
         now: Instant,
     ) -> Result<Step, MarshalError> {
@@ -223,7 +224,7 @@ impl ReadAhead {
         match doing {
             Action::Original => {
                 self.note_original(&guest.call, out.ret);
-                return guest.finish(out, mem).map(Step::Reply);
+                return guest.finish(&out, mem).map(Step::Reply);
             }
             Action::Probe(fd) => {
                 let e = self.fds.entry(fd).or_default();
@@ -333,15 +334,16 @@ impl ReadAhead {
         &mut self,
         fd: i32,
         off: u64,
-        out: &Outcome,
+        out: Outcome,
         guest: &Prepared,
         mem: &dyn GuestMem,
         now: Instant,
     ) -> Option<i64> {
         let f = self.fds.entry(fd).or_default();
         let asked = self.cfg.window;
-        let data = match out.out.first() {
-            Some(d) if out.ret >= 0 && f.off.is_some_and(|(_, g)| g == off) => d.clone(),
+        let ok = out.ret >= 0 && f.off.is_some_and(|(_, g)| g == off);
+        let data = match out.out.into_iter().next() {
+            Some(d) if ok => d,
             _ => {
                 f.disabled = true;
                 f.window = None;

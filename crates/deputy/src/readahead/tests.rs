@@ -211,7 +211,7 @@ impl World {
                 Step::Reply(v) => return v,
                 Step::Send(c) => {
                     let out = self.home.exec(&c);
-                    step = self.ra.answer(&out, &self.mem, self.now).expect("answer");
+                    step = self.ra.answer(out, &self.mem, self.now).expect("answer");
                 }
             }
         }
@@ -451,7 +451,7 @@ fn a_failed_fill_falls_back_to_the_guests_own_read() {
                     } else {
                         w.home.exec(&c)
                     };
-                    step = w.ra.answer(&out, &w.mem, w.now).unwrap();
+                    step = w.ra.answer(out, &w.mem, w.now).unwrap();
                 }
             }
         }
