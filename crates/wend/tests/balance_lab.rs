@@ -29,9 +29,13 @@ struct Job<'a> {
     out: std::path::PathBuf,
 }
 
-/// Starts `wend run [OPTIONS] -- b_spin GO 8` in node1 and waits for its "ready".
+/// Starts `wend run [OPTIONS] -- b_spin GO 8` in node1 and waits for its "ready". The guest
+/// is compiled once per lab: compiling it again would replace the file a running job maps.
 fn start<'a>(lab: &'a MLab, tag: &str, options: &[&str], go: &std::path::Path) -> Job<'a> {
-    let exe = lab.guest("b_spin");
+    let exe = lab.join("b_spin");
+    if !exe.exists() {
+        lab.guest("b_spin");
+    }
     let out = lab.join(&format!("{tag}.out"));
     let m = lab.run_with(
         tag,
@@ -206,11 +210,24 @@ fn locked_processes_never_move() {
             "`wend ps` does not say why {pid} stays: {r:?}"
         );
     }
+    // A user may still move a locked process; on the node it runs on, the balancer leaves it
+    // there too (idle node1 would otherwise call one of the two home).
+    a.m.migrate("node2");
+    b.m.migrate("node2");
+    hold_for(
+        &lab,
+        10,
+        "both locked jobs on node2",
+        |p| p.iter().all(|(_, w, n)| w == "node2" && *n == 1),
+        &pids,
+    );
+    a.m.migrate("home");
+    b.m.migrate("home");
     // Unlocked, one of them moves to the idle node.
     let out = lab.output("node1", &[WEND, "unlock", &b.m.pid.to_string()]);
     assert!(out.status.success(), "wend unlock: {}", text(&out));
     lab.wait_until("the unlocked job moves to node2", || {
-        placement(&lab, &pids) == vec![(a.m.pid, "node1".into(), 0), (b.m.pid, "node2".into(), 1)]
+        placement(&lab, &pids) == vec![(a.m.pid, "node1".into(), 2), (b.m.pid, "node2".into(), 3)]
     });
     fs::write(&go, "").unwrap();
     a.finish();

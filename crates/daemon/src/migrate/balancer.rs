@@ -201,7 +201,7 @@ impl Balancer {
                 home: Some(home),
                 migrations: g.migrations,
                 since_move: Some(g.since_move),
-                stay: None,
+                stay: g.locked.then_some(Stay::Locked),
             });
         }
         self.last_cpu.retain(|pid, _| seen.contains(pid));

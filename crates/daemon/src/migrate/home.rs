@@ -145,6 +145,7 @@ fn send_away(
         cpu_secs: super::registry::cpu_secs(pid),
         auto,
         lazy: postcopy_wanted(),
+        locked: mgr.registry.is_locked(pid),
     };
     link.send(&Msg::Offer(offer).encode())
         .map_err(|e| failed(format!("{}: {e}", dest.node)))?;

@@ -56,6 +56,8 @@ pub struct GuestView {
     pub since_move: f64,
     /// Already told to go home.
     pub leaving: bool,
+    /// Locked by its user: the balancer leaves it here.
+    pub locked: bool,
 }
 
 #[derive(Debug)]
@@ -67,9 +69,13 @@ struct GuestEntry {
     migrations: u32,
     cpu_before: f64,
     arrived: Instant,
+    locked: bool,
     /// Why it must go home, once the balancer or the owner decided it.
     leave: Option<String>,
 }
+
+/// The stay reason `wend ps` shows for a locked process.
+const LOCKED: &str = "locked by its user (wend run --lock, wend lock)";
 
 /// The node's table of managed processes and guests.
 #[derive(Debug)]
@@ -235,6 +241,7 @@ impl Registry {
                 cpu_before: g.cpu_before,
                 since_move: g.arrived.elapsed().as_secs_f64(),
                 leaving: g.leave.is_some(),
+                locked: g.locked,
             })
             .collect()
     }
@@ -316,6 +323,7 @@ impl Registry {
                 migrations: offer.migrations + 1,
                 cpu_before: offer.cpu_secs,
                 arrived: Instant::now(),
+                locked: offer.locked,
                 leave: None,
             },
         );
@@ -360,7 +368,7 @@ impl Registry {
                 Vec::new()
             };
             if e.locked {
-                stay.push("locked by its user (wend run --lock)".into());
+                stay.push(LOCKED.into());
             }
             out.push(ProcInfo {
                 pid: *pid,
@@ -392,8 +400,12 @@ impl Registry {
                 state: ProcState::Guest,
                 cpu_secs: cpu_secs(*local),
                 migrations: g.migrations,
-                locked: false,
-                stay_reasons: Vec::new(),
+                locked: g.locked,
+                stay_reasons: if g.locked {
+                    vec![LOCKED.to_owned()]
+                } else {
+                    Vec::new()
+                },
                 local_pid: Some(*local),
             });
         }

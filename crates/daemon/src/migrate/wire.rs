@@ -46,6 +46,9 @@ pub struct Offer {
     /// The sender offers post-copy: the image leaves anonymous memory out, the target fetches
     /// it while the process runs ([`Msg::AcceptLazy`] takes the offer).
     pub lazy: bool,
+    /// Locked by its user (`wend run --lock`, `wend lock`): the balancer of the node it runs
+    /// on must not move it (a user still may).
+    pub locked: bool,
 }
 
 /// What an automatic move tells the target, so it can refuse a move that would not pay
@@ -267,6 +270,7 @@ mod tests {
                 rate_here: 0.5,
             }),
             lazy: true,
+            locked: false,
         });
         assert_eq!(Msg::decode(&o.encode()).unwrap(), o);
         let p = Msg::Pages {
