@@ -6,6 +6,7 @@
 
 mod batch;
 mod input;
+mod priority;
 mod steps;
 mod view;
 
@@ -39,6 +40,10 @@ pub struct Args {
     /// The lab's name (default: a unique one).
     #[arg(long, value_parser = lab_name)]
     name: Option<LabName>,
+    /// Leave the lab's CPU weight at the default (by default the lab's nodes take their CPU
+    /// shares before other work on this machine).
+    #[arg(long)]
+    no_priority: bool,
     /// An extra argument for every node's daemon (repeat for several).
     #[arg(long = "daemon-arg", allow_hyphen_values = true, hide = true)]
     daemon_args: Vec<String>,

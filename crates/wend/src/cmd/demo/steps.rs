@@ -13,7 +13,7 @@ use wend_proto::NodeState;
 
 use super::batch::{Batch, XZ};
 use super::view::View;
-use super::{input, Args, WorkDir};
+use super::{input, priority, Args, WorkDir};
 
 /// How often the live view is redrawn.
 const VIEW_EVERY: Duration = Duration::from_millis(500);
@@ -30,6 +30,7 @@ pub struct Demo {
     cpus: CpuSpec,
     cpus_text: String,
     daemon_args: Vec<String>,
+    priority: bool,
     wend: PathBuf,
     stop: Arc<AtomicBool>,
     tty: bool,
@@ -50,6 +51,7 @@ impl Demo {
             cpus: CpuSpec::parse(&args.cpus)?,
             cpus_text: args.cpus.clone(),
             daemon_args: args.daemon_args.clone(),
+            priority: !args.no_priority,
             wend: std::env::current_exe().context("cannot find the wend binary")?,
             stop,
             tty,
@@ -89,6 +91,20 @@ impl Demo {
         spec.daemon_args = self.daemon_args.clone();
         let lab = Lab::up(spec)?;
         self.check_stop()?;
+        if self.priority {
+            let (file, value) = priority::raise(&lab)?;
+            println!(
+                "the lab's nodes take their CPU shares before other work on this machine ({} = {value}; --no-priority leaves it)",
+                file.display()
+            );
+        }
+        if let Some((load, cpus)) = priority::machine_load() {
+            if load > cpus as f64 {
+                println!(
+                    "note: this machine is busy (load {load:.1} on {cpus} CPUs): the times below include waiting for that work"
+                );
+            }
+        }
         let nodes: Vec<(String, PathBuf)> = lab
             .nodes()
             .into_iter()
@@ -173,7 +189,7 @@ impl Demo {
             println!("{what:<36} {:>8.1} s {:>22.2}", d.as_secs_f64(), ratio(d));
         }
         println!(
-            "wend finished the batch {:.2}x as fast as one node alone",
+            "with wend the batch finished {:.2}x sooner than on {HOME} alone",
             without.as_secs_f64() / with.as_secs_f64()
         );
 
