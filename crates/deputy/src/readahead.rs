@@ -33,8 +33,8 @@
 //!    drop every window and everything it learnt about descriptors. Quiet are: reads of a
 //!    windowed descriptor; `write`/`pwrite64` to a descriptor that home said (by `fstat`) is a
 //!    regular file other than every windowed or lagging file (device and inode differ); and
-//!    `getppid`, `getuid`, `geteuid`, `getgid`, `getegid`, `getpgrp`. A write to a descriptor
-//!    not yet known is preceded by one `fstat` of it.
+//!    `getuid`, `geteuid`, `getgid`, `getegid`, `getpgrp` (not `getppid`: a parent's death
+//!    shows in it). A write to a descriptor not yet known is preceded by one `fstat` of it.
 //! 2. **Nothing told the process that another one changed the file.** Any call that can bring
 //!    news from another process (a read of anything but the windowed descriptor, `wait4`,
 //!    `poll`, a lock, a message, ...) is not quiet, so windows are dropped before it runs; and
@@ -168,8 +168,9 @@ pub struct ReadAhead {
 const SYS_READ: u32 = libc::SYS_read as u32;
 const SYS_WRITE: u32 = libc::SYS_write as u32;
 const SYS_PWRITE64: u32 = libc::SYS_pwrite64 as u32;
-const QUIET: [i64; 6] = [
-    libc::SYS_getppid,
+/// Calls that neither change a file nor bring news from another process (`getppid` is not
+/// one: a parent's death shows in it).
+const QUIET: [i64; 5] = [
     libc::SYS_getuid,
     libc::SYS_geteuid,
     libc::SYS_getgid,
