@@ -248,11 +248,14 @@ impl Uffd {
     pub fn place(&self, addr: u64, data: &[u8]) -> Result<Placed> {
         let page = crate::PAGE_SIZE as usize;
         let mut done = 0usize;
+        // A run may span several mappings (one call cannot): after a refusal, page by page.
+        let mut step = data.len();
         while done < data.len() {
+            let len = step.min(data.len() - done);
             let mut arg = CopyArg {
                 dst: addr + done as u64,
                 src: data[done..].as_ptr() as u64,
-                len: (data.len() - done) as u64,
+                len: len as u64,
                 mode: 0,
                 copy: 0,
             };
@@ -272,6 +275,7 @@ impl Uffd {
                     let _ = self.wake(addr + done as u64, page as u64);
                     done += page;
                 }
+                Some(libc::ENOENT | libc::EINVAL | libc::EFAULT) if len > page => step = page,
                 // Not registered (unmapped, or a mapping that replaced it) or gone.
                 Some(libc::ENOENT | libc::EINVAL | libc::EFAULT) => done += page,
                 _ => {
@@ -289,11 +293,13 @@ impl Uffd {
     pub fn zeropage(&self, addr: u64, len: u64) -> Result<Placed> {
         let page = crate::PAGE_SIZE;
         let mut done = 0u64;
+        let mut step = len;
         while done < len {
+            let n = step.min(len - done);
             let mut arg = ZeroArg {
                 range: Range {
                     start: addr + done,
-                    len: len - done,
+                    len: n,
                 },
                 mode: 0,
                 zeropage: 0,
@@ -313,6 +319,7 @@ impl Uffd {
                     let _ = self.wake(addr + done, page);
                     done += page;
                 }
+                Some(libc::ENOENT | libc::EINVAL | libc::EFAULT) if n > page => step = page,
                 Some(libc::ENOENT | libc::EINVAL | libc::EFAULT) => done += page,
                 _ => {
                     return Err(r

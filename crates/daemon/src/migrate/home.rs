@@ -7,10 +7,13 @@
 //! Moves from home are post-copy by default ([`push`]): the image leaves anonymous memory
 //! out, so the process is frozen only while its metadata travels and the target rebuilds the
 //! rest; the target then fetches pages on fault while home pushes the others whenever it is
-//! idle, from the original, which stays home frozen anyway. `WEND_POSTCOPY=0` in the
+//! idle, from the original, which stays home frozen anyway. Until the guest changes something
+//! at home ([`commit`]), a lost target leaves the process running at home; `wend migrate`
+//! answers once every page has arrived. `WEND_POSTCOPY=0` in the
 //! daemon's environment sends the whole image before the process runs (stop and copy), as
 //! do moves between remote nodes and home-comings.
 
+mod commit;
 mod push;
 
 use std::collections::VecDeque;
@@ -77,8 +80,13 @@ pub fn start(
         .spawn(move || {
             let (tx, rx) = mpsc::channel();
             match send_away(&mgr, pid, &dest, auto, tx) {
-                Ok((away, report)) => {
-                    let _ = reply.send(Ok(report));
+                Ok((mut away, report)) => {
+                    if away.push.is_some() {
+                        // Post-copy: the answer waits until every page has arrived.
+                        away.arrival = Some((reply, report, Instant::now()));
+                    } else {
+                        let _ = reply.send(Ok(report));
+                    }
                     away.run(rx);
                 }
                 Err(e) => {
@@ -267,7 +275,9 @@ fn send_away(
             said: Instant::now(),
             pending: None,
             early: VecDeque::new(),
+            uncommitted: push.is_some(),
             push,
+            arrival: None,
         },
         report,
     ))
@@ -296,6 +306,11 @@ struct Away {
     early: VecDeque<Msg>,
     /// Post-copy: memory the remote does not have yet (None once it has all).
     push: Option<Push>,
+    /// Post-copy before its commit point (see [`commit`]): the original may still run on
+    /// here if the remote is lost.
+    uncommitted: bool,
+    /// The `wend migrate` that sent it post-copy, answered when every page arrived.
+    arrival: Option<(Reply, MigrateReport, Instant)>,
 }
 
 /// How the deputy's time away ended.
@@ -310,8 +325,17 @@ enum End {
 
 impl Away {
     fn run(mut self, rx: Receiver<Command>) {
-        let end = self.serve(&rx);
+        let mut end = self.serve(&rx);
         let pid = self.pid;
+        if let End::Lost(why) = &end {
+            if self.uncommitted {
+                end = self.roll_back(why);
+            }
+        }
+        if let Some((reply, report, _)) = self.arrival.take() {
+            // It moved, and ended there.
+            let _ = reply.send(Ok(report));
+        }
         match end {
             End::Home => {
                 tracing::info!(pid, "back home");
@@ -335,6 +359,44 @@ impl Away {
             let _ = p
                 .reply
                 .send(Err(failed("the process ended before it could move")));
+        }
+    }
+
+    /// The remote was lost before the move was committed: the original runs on here.
+    fn roll_back(&mut self, why: &str) -> End {
+        let pid = self.pid;
+        let Some(deputy) = self.deputy.take() else {
+            return End::Lost(why.to_owned());
+        };
+        let resumed = deputy
+            .into_stopped()
+            .map_err(|e| e.to_string())
+            .and_then(|st| st.detach().map_err(|e| e.to_string()));
+        if let Err(e) = resumed {
+            tracing::error!(pid, "letting it run on at home failed: {e}");
+            return End::Lost(format!("{why}; letting it run on at home failed: {e}"));
+        }
+        tracing::warn!(
+            pid,
+            node = %self.node,
+            "{} was lost during post-copy ({why}); nothing was committed: it runs on at home",
+            self.node
+        );
+        self.mgr.registry.moved(pid, None, None);
+        if let Some((reply, _, _)) = self.arrival.take() {
+            let _ = reply.send(Err(failed(format!(
+                "{} was lost before all its memory arrived ({why}); process {pid} runs on at home",
+                self.node
+            ))));
+        }
+        End::Home
+    }
+
+    /// From here on, losing the remote loses the process.
+    fn commit(&mut self, why: &str) {
+        if self.uncommitted {
+            self.uncommitted = false;
+            tracing::debug!(pid = self.pid, "post-copy move committed: {why}");
         }
     }
 
@@ -484,6 +546,9 @@ impl Away {
                 return None;
             }
         };
+        if !sigs.is_empty() {
+            self.commit("a signal was passed on");
+        }
         for s in sigs {
             if let Err(e) = self.send(&Msg::Signal {
                 signo: s.signo,
@@ -620,6 +685,11 @@ impl Away {
             }
             Msg::PageWant { addr, len } => self.page_want(addr, len),
             Msg::PagesDone => {
+                self.commit("every page arrived");
+                if let Some((reply, mut report, since)) = self.arrival.take() {
+                    report.total_ms += since.elapsed().as_secs_f64() * 1e3;
+                    let _ = reply.send(Ok(report));
+                }
                 if let Some(p) = self.push.take() {
                     tracing::info!(
                         pid = self.pid,
@@ -653,6 +723,9 @@ impl Away {
                 .send(&Msg::Dropped { id })
                 .err()
                 .and_then(|e| self.link_broke(e));
+        }
+        if !commit::looks_only(call.nr) {
+            self.commit("a forwarded call changes something at home");
         }
         let link = self.link.as_mut()?;
         let deputy = self.deputy.as_mut()?;
