@@ -146,9 +146,11 @@ impl Wanted {
         out
     }
 
-    /// The wanted parts of target `[addr, addr+len)`, in home addresses.
+    /// The wanted parts of the pages of target `[addr, addr+len)`, in home addresses (whole
+    /// pages: a run is only ever cut at page boundaries).
     pub fn parts_for_target(&self, addr: u64, len: u64) -> Vec<(u64, u64)> {
-        let end = addr + len;
+        let end = (addr + len).next_multiple_of(PAGE_SIZE);
+        let addr = addr & !(PAGE_SIZE - 1);
         let mut keys: Vec<(u64, Run)> = self
             .find(addr)
             .filter(|(s, _)| *s < addr)
@@ -384,5 +386,8 @@ mod tests {
         assert_eq!(w.window(200 * P, 64 * P), None);
         assert_eq!(w.all(64 * P), vec![(3 * P, 64 * P), (67 * P, 36 * P)]);
         assert_eq!(w.parts_for_home(0, 5 * P), vec![(3 * P, 3 * P, 2 * P)]);
+        // A string somewhere in a page asks for the whole page.
+        assert_eq!(w.parts_for_target(5 * P + 100, 20), vec![(5 * P, P)]);
+        assert_eq!(w.parts_for_target(5 * P + 100, P), vec![(5 * P, 2 * P)]);
     }
 }
