@@ -12,7 +12,7 @@
 //!     [--gain G] [--gain-per-move G] [--home-gain G] [--admit-gain G] [--probes N]
 //!     [--max-moves N] [--fallbacks N] [--residency S] [--settle S] [--recent S]
 //!     [--payback F] [--remaining-factor F] [--min-remaining S] [--tie F]
-//!     [--round-up F] [--per-work 0|1] [--horizon 0|1]
+//!     [--round-up F] [--per-work 0|1] [--horizon 0|1] [--after-copy 0|1] [--shared F]
 //! ```
 //!
 //! With `BALANCE_SIM_OCCUPANCY=1` in the environment, each strategy's line is
@@ -94,6 +94,8 @@ fn real_main() -> Result<(), String> {
             "--fallbacks" => params.fallbacks = num()? as usize,
             "--min-remaining" => params.min_remaining = num()?,
             "--recent" => params.recent = num()?,
+            "--shared" => params.shared = num()?,
+            "--after-copy" => params.after_copy = num()? != 0.0,
             "--per-work" => params.per_work = num()? != 0.0,
             "--period" => config.period = num()?,
             other => {

@@ -19,9 +19,18 @@
 //!   beat the cost of moving (frozen time, and the copy time during which
 //!   it still runs at the old rate); new processes therefore stay home, and
 //!   processes are ranked by the slowdown a move saves them;
-//! - hysteresis: the rate there must be [`Params::gain`] (1.3) times the rate
+//! - hysteresis: the rate there must be [`Params::gain`] (1.5) times the rate
 //!   here, more for a process that moved recently, and none moves again
 //!   within [`Params::settle`] seconds of arriving;
+//! - co-runners: a process sharing its CPU is rated at [`Params::shared`]
+//!   (0.85) of its rate, since its leaving speeds up the others; a move
+//!   from a shared node to one where it runs at least as fast is never
+//!   undone by the reverse move, which needs the full gain;
+//! - live moves are judged as the process will be when its memory has
+//!   crossed ([`Params::after_copy`]): a process that ends during the copy
+//!   loses nothing, one that survives it has run that much longer and is
+//!   expected to run as long again (the same decision as weighting the
+//!   saving by the chance it survives the copy);
 //! - published loads rise slowly, so a fractional run-queue of a peer counts
 //!   as the next whole process ([`Params::round_up`]);
 //! - herds: each decision probes a random sample of peers and picks at

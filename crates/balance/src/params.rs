@@ -67,15 +67,24 @@ pub struct Params {
     /// Decision rule (default [`Rule::Wend`]).
     pub rule: Rule,
     /// Random peers examined per decision, besides the homes of local
-    /// guests (default 16; 0 examines every peer). Sampling keeps a decision
+    /// guests (default 32; 0 examines every peer). Sampling keeps a decision
     /// O(1) in the cluster size and spreads busy nodes over different targets.
     pub probes: usize,
     /// Balancing moves per decision at most (default 2). Expel and memory
     /// moves are not limited.
     pub max_moves: usize,
     /// A balancing move needs the rate there to be this many times the rate
-    /// here (default 1.3, MOSIX's factor).
+    /// here (default 1.5, the target's `admit_gain`: the sender does not
+    /// offer what the target would refuse on the same loads; MOSIX's factor
+    /// 1.3 made twice as many refused offers for about the same slowdown).
     pub gain: f64,
+    /// A process that shares its CPUs (more runnable processes than CPUs
+    /// on its node) is rated at this fraction of its rate there, in the
+    /// gain it needs, the time a move saves and the rate its target must
+    /// beat: its leaving also gives its co-runners more CPU (default 0.85).
+    /// A move from a shared node to one where it runs at least as fast is
+    /// never undone by the reverse move, which needs the full gain.
+    pub shared: f64,
     /// Added to `gain` per migration the process already made (default 0.1):
     /// a process that moved often needs a clearer gain to move again.
     pub gain_per_move: f64,
@@ -97,6 +106,13 @@ pub struct Params {
     /// (default 1.0: for heavy-tailed lifetimes a process that has run `t`
     /// seconds is about as likely to run `t` more).
     pub remaining_factor: f64,
+    /// Judge a move by the process as it will be when its memory has
+    /// crossed (live migration): if it is still running then, it has done
+    /// the work of the copy time more, and its remaining work is estimated
+    /// from that; if it ends during the copy, the move cost it nothing
+    /// (default true). False: the remaining work is estimated now and the
+    /// work of the copy time is taken off it.
+    pub after_copy: bool,
     /// Remaining work is estimated as at least this many yardstick seconds
     /// (default 0).
     pub min_remaining: f64,
@@ -145,9 +161,10 @@ impl Default for Params {
     fn default() -> Self {
         Self {
             rule: Rule::Wend,
-            probes: 16,
+            probes: 32,
             max_moves: 2,
-            gain: 1.3,
+            gain: 1.5,
+            shared: 0.85,
             gain_per_move: 0.1,
             home_gain: 1.1,
             settle: 2.0,
@@ -155,6 +172,7 @@ impl Default for Params {
             payback: 1.0,
             transfer: Transfer::default(),
             remaining_factor: 1.0,
+            after_copy: true,
             min_remaining: 0.0,
             recent: 60.0,
             per_work: true,
@@ -203,11 +221,15 @@ pub enum ParamsError {
 }
 
 impl Params {
-    /// MOSIX's documented rule with the same sampling and safety rules.
+    /// MOSIX's documented rule with the sampling (16 probes) and safety
+    /// rules wend used when it was measured against it.
     pub fn mosix() -> Self {
         Self {
             rule: Rule::Mosix,
+            probes: 16,
+            gain: 1.3,
             max_moves: 1,
+            shared: 1.0,
             gain_per_move: 0.0,
             settle: 0.0,
             residency: 1.0,
@@ -250,10 +272,17 @@ impl Params {
             ("mem_reserve", self.mem_reserve),
             ("busy_cpu", self.busy_cpu),
             ("round_up", self.round_up.min(0.999)),
+            ("shared", self.shared.min(0.999)),
         ] {
             if !(0.0..1.0).contains(&value) {
                 return Err(ParamsError::NotFraction { name, value });
             }
+        }
+        if self.shared.is_nan() || self.shared <= 0.0 {
+            return Err(ParamsError::NotFraction {
+                name: "shared",
+                value: self.shared,
+            });
         }
         if !(self.transfer.bandwidth.is_finite() && self.transfer.bandwidth > 0.0) {
             return Err(ParamsError::Bandwidth(self.transfer.bandwidth));

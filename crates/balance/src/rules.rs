@@ -32,7 +32,9 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
     params: &Params,
     rng: &mut R,
 ) {
-    let estimate = |q: &Proc| (q.work.max(0.0) * params.remaining_factor).max(params.min_remaining);
+    let estimate_for =
+        |work: f64| (work.max(0.0) * params.remaining_factor).max(params.min_remaining);
+    let estimate = |q: &Proc| estimate_for(q.work);
     for _ in 0..params.max_moves {
         let busy: Vec<usize> = (0..procs.len())
             .filter(|&i| !plan.moving[i] && procs[i].cpu >= params.busy_cpu)
@@ -61,10 +63,26 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
             } else {
                 plan.rate_here()
             };
+            // Sharing its CPU, it is worth less here than its rate: its
+            // leaving speeds up its co-runners.
+            let rh = if plan.runnable >= plan.local.cpus() + 0.5 {
+                rh * params.shared
+            } else {
+                rh
+            };
             let need = params.gain_for(p.migrations, p.since_move) * rh;
             // It runs here while its memory is copied, then is frozen.
             let cost = params.transfer.frozen(p.mem);
-            let later = (remaining - params.transfer.copy_running(p.mem) * rh).max(0.0);
+            let copy_work = params.transfer.copy_running(p.mem) * rh;
+            let (total, later) = if params.after_copy {
+                let done = p.work.max(0.0) + copy_work;
+                (done + estimate_for(done), estimate_for(done))
+            } else {
+                (
+                    p.work.max(0.0) + remaining,
+                    (remaining - copy_work).max(0.0),
+                )
+            };
             let saving = |r_there: f64| later * (1.0 / rh - 1.0 / r_there) - cost;
             let d = plan.demand_of(p);
             let other = plan.pick(p, params, true, rng).filter(|&(_, r)| r >= need);
@@ -82,11 +100,11 @@ pub(crate) fn balance_wend<R: Rng + ?Sized>(
                 continue;
             };
             let mut s = saving(r);
-            if s < params.payback * cost {
+            if s <= 0.0 || s < params.payback * cost {
                 continue;
             }
             if params.per_work {
-                s /= p.work.max(0.0) + remaining;
+                s /= total;
             }
             if best.is_none_or(|b| s > b.0) {
                 best = Some((s, i, c, reason, rh, need));

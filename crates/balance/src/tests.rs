@@ -327,18 +327,97 @@ fn blocked_node_gets_no_guests_but_takes_its_own_back() {
 fn a_move_must_pay_for_its_transfer() {
     let local = node(0, 1.0, 2.0);
     let peers = Peers::new(vec![node(1, 1.0, 0.0)]);
+    // Stop-and-copy: 2 GiB keep the process frozen 18 s over gigabit
+    // ethernet, for 2 s of expected work.
+    let stop = Params {
+        transfer: Transfer {
+            live_freeze_per_gib: None,
+            ..Transfer::default()
+        },
+        ..Params::default()
+    };
     let mut p = procs(2, 2.0);
     for q in &mut p {
-        q.mem = 2 * GIB; // 18 s over gigabit ethernet, for 2 s of expected work
+        q.mem = 2 * GIB;
     }
-    assert!(decide(&local, &p, &peers, &Params::default(), &mut rng()).is_empty());
+    assert!(decide(&local, &p, &peers, &stop, &mut rng()).is_empty());
     for q in &mut p {
         q.work = 500.0;
     }
-    assert_eq!(
-        decide(&local, &p, &peers, &Params::default(), &mut rng()).len(),
-        1
-    );
+    assert_eq!(decide(&local, &p, &peers, &stop, &mut rng()).len(), 1);
+    // Live: a process that has barely run, with almost nothing to copy,
+    // stays: the freeze costs more than the time it can expect to save.
+    let mut p = procs(2, 0.01);
+    for q in &mut p {
+        q.mem = 8 * MIB;
+        q.age = 0.6;
+    }
+    assert!(decide(&local, &p, &peers, &Params::default(), &mut rng()).is_empty());
+}
+
+#[test]
+fn live_moves_are_judged_as_the_process_will_be_after_the_copy() {
+    // Two young processes share a slow node, a fast one is idle. Each has
+    // 1 GiB to copy (9 s over gigabit ethernet, while it keeps running
+    // here): if it still runs then, it has done 9 s of work more and is
+    // expected to run about that long again, so the 0.45 s freeze pays.
+    let local = node(0, 0.5, 2.0);
+    let peers = Peers::new(vec![node(1, 2.0, 0.0)]);
+    let mut p = procs(2, 0.5);
+    for q in &mut p {
+        q.mem = GIB;
+        q.age = 2.0;
+    }
+    let moves = decide(&local, &p, &peers, &Params::default(), &mut rng());
+    assert_eq!(moves.first().map(|m| m.to), Some(NodeRef(1)), "{moves:?}");
+    // Judged on its work now, minus the copy's, it would stay.
+    let now = Params {
+        after_copy: false,
+        ..Params::default()
+    };
+    assert!(decide(&local, &p, &peers, &now, &mut rng()).is_empty());
+}
+
+#[test]
+fn sharing_a_cpu_counts_the_co_runners_gain_without_ping_pong() {
+    let params = Params::default();
+    // Two processes share a 1.0 node (0.5 each); a 0.7 node is idle: the
+    // one that leaves gains only 1.4 times, but its co-runner doubles.
+    let local = node(0, 1.0, 2.0);
+    let idle = node(1, 0.7, 0.0);
+    let peers = Peers::new(vec![idle.clone()]);
+    let moves = decide(&local, &procs(2, 60.0), &peers, &params, &mut rng());
+    assert_eq!(moves.len(), 1, "{moves:?}");
+    assert_eq!(moves[0].to, NodeRef(1));
+    let answer = admit(&idle, &moves[0].offer, &Pending::default(), &params);
+    assert_eq!(answer, Admission::Accept);
+    // Without the credit it would need 1.5 times its rate.
+    let alone_only = Params {
+        shared: 1.0,
+        ..params.clone()
+    };
+    assert!(decide(&local, &procs(2, 60.0), &peers, &alone_only, &mut rng()).is_empty());
+    // Once there, alone, it does not go back (0.5 there against 0.7 here),
+    // and the one left behind, alone too, stays.
+    let mut there = procs(1, 61.0);
+    there[0].home = Some(NodeRef(0));
+    there[0].migrations = 1;
+    there[0].since_move = Some(10.0);
+    let back = Peers::new(vec![node(0, 1.0, 1.0)]);
+    assert!(decide(&node(1, 0.7, 1.0), &there, &back, &params, &mut rng()).is_empty());
+    let left = Peers::new(vec![node(1, 0.7, 1.0)]);
+    assert!(decide(
+        &node(0, 1.0, 1.0),
+        &procs(1, 61.0),
+        &left,
+        &params,
+        &mut rng()
+    )
+    .is_empty());
+    // The settle loop reaches the same: one move, then a steady state.
+    let (per_node, moves) = settle(&[1.0, 0.7], &[2, 0], 60);
+    assert_eq!(per_node, vec![1, 1]);
+    assert_eq!(moves.iter().sum::<u32>(), 1, "{moves:?}");
 }
 
 #[test]

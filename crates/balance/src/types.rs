@@ -228,8 +228,10 @@ pub struct Offer {
     pub mem: u64,
     /// CPUs' worth it wants (1.0 for a CPU-bound single thread).
     pub demand: f64,
-    /// Rate it gets at the sender, in yardstick CPU-seconds per second
-    /// (0 for a forced move): the target must beat it.
+    /// Rate it is worth at the sender, in yardstick CPU-seconds per second:
+    /// its rate there, times [`crate::Params::shared`] when it shares its
+    /// CPU (its leaving speeds up its co-runners); 0 for a forced move. The
+    /// target must beat it.
     pub rate_here: f64,
 }
 

@@ -88,6 +88,8 @@ struct Job {
     mark: f64,
     migrations: u32,
     last_arrive: Option<f64>,
+    /// When its first move was admitted.
+    first_move: Option<f64>,
     measured: bool,
     live: bool,
     /// Slot generation, so a stale event never touches a reused slot.
@@ -172,6 +174,7 @@ impl World<'_> {
             mark: 0.0,
             migrations: 0,
             last_arrive: None,
+            first_move: None,
             measured: spec.arrival >= lo && spec.arrival < lo + self.config.duration,
             live: true,
             generation: 0,
@@ -218,6 +221,8 @@ impl World<'_> {
                 let ideal = job.spec.work / self.fastest;
                 let (resp, migrations) = (t - job.spec.arrival, job.migrations);
                 self.rec.job(job.spec.work, resp, ideal, migrations, true);
+                self.rec
+                    .first_move(job.first_move.map(|f| f - job.spec.arrival), resp / ideal);
                 self.outstanding -= 1;
             }
             self.jobs[j as usize].live = false;
@@ -349,6 +354,7 @@ impl World<'_> {
             p.mem += mem;
             self.rec.moves[reason_index(m.reason)] += 1;
             self.jobs[j as usize].copying_to = Some(to);
+            self.jobs[j as usize].first_move.get_or_insert(t);
             let copy = self.config.transfer.copy_running(mem);
             if copy > 0.0 {
                 let generation = self.jobs[j as usize].generation;

@@ -28,6 +28,13 @@ pub struct SimReport {
     pub max_migrations: u32,
     /// Moves refused by targets, per measured job.
     pub refused_per_job: f64,
+    /// Mean seconds from arrival to the first admitted move, over the
+    /// measured jobs that moved.
+    pub first_move: f64,
+    /// Fraction of measured jobs that never moved.
+    pub never_moved: f64,
+    /// Mean slowdown of the measured jobs that never moved.
+    pub never_moved_slowdown: f64,
     /// Migrations of every job by reason: balance, home, memory, expel.
     pub moves: [u64; 4],
     /// Mean slowdown and job count by job work: `[1, 4)`, `[4, 16)`,
@@ -50,7 +57,8 @@ impl fmt::Display for SimReport {
             "{:<16} nodes {:>6} jobs {:>8} slowdown mean {:>7.3} median {:>6.3} p99 {:>8.2} \
              response {:>7.2} s migrations/job {:.3} (max {}) refused/job {:.3} \
              moves balance/home/memory/expel {}/{}/{}/{} unfinished {} \
-             by work 1-4/-16/-64/-256/more: {:.2}/{:.2}/{:.2}/{:.2}/{:.2}",
+             by work 1-4/-16/-64/-256/more: {:.2}/{:.2}/{:.2}/{:.2}/{:.2} \
+             first move after {:.2} s, never moved {:.2} (slowdown {:.3})",
             self.strategy,
             self.nodes,
             self.jobs,
@@ -71,6 +79,9 @@ impl fmt::Display for SimReport {
             self.by_work[2].1,
             self.by_work[3].1,
             self.by_work[4].1,
+            self.first_move,
+            self.never_moved,
+            self.never_moved_slowdown,
         )
     }
 }
@@ -86,6 +97,10 @@ pub(crate) struct Recorder {
     unfinished: u64,
     pub(crate) refused: u64,
     pub(crate) moves: [u64; 4],
+    /// (count, sum of seconds) to the first move.
+    first: (u64, f64),
+    /// (count, sum of slowdowns) of jobs that never moved.
+    stayed: (u64, f64),
 }
 
 impl Recorder {
@@ -112,6 +127,21 @@ impl Recorder {
         }
     }
 
+    /// Records when a finished job first moved (`None`: never) and its
+    /// slowdown.
+    pub(crate) fn first_move(&mut self, after: Option<f64>, slowdown: f64) {
+        match after {
+            Some(s) => {
+                self.first.0 += 1;
+                self.first.1 += s;
+            }
+            None => {
+                self.stayed.0 += 1;
+                self.stayed.1 += slowdown;
+            }
+        }
+    }
+
     pub(crate) fn report(mut self, strategy: &'static str, nodes: usize) -> SimReport {
         let n = self.slowdowns.len().max(1) as f64;
         self.slowdowns.sort_by(f64::total_cmp);
@@ -135,6 +165,9 @@ impl Recorder {
             migrations_per_job: self.migrations as f64 / n,
             max_migrations: self.max_migrations,
             refused_per_job: self.refused as f64 / n,
+            first_move: self.first.1 / self.first.0.max(1) as f64,
+            never_moved: self.stayed.0 as f64 / n,
+            never_moved_slowdown: self.stayed.1 / self.stayed.0.max(1) as f64,
             moves: self.moves,
             by_work: self
                 .by_work
