@@ -283,6 +283,33 @@ fn send_away(
     ))
 }
 
+/// The remote has every page: the move is final; answer the `wend migrate` that made it.
+fn pages_done(
+    pid: i32,
+    node: &str,
+    push: &mut Option<Push>,
+    arrival: &mut Option<(Reply, MigrateReport, Instant)>,
+    uncommitted: &mut bool,
+) {
+    if std::mem::take(uncommitted) {
+        tracing::debug!(pid, "post-copy move committed: every page arrived");
+    }
+    if let Some((reply, mut report, since)) = arrival.take() {
+        report.total_ms += since.elapsed().as_secs_f64() * 1e3;
+        let _ = reply.send(Ok(report));
+    }
+    if let Some(p) = push.take() {
+        tracing::info!(
+            pid,
+            node,
+            mib = p.total >> 20,
+            pushed_mib = p.sent >> 20,
+            secs = p.since.elapsed().as_secs_f64(),
+            "post-copy done"
+        );
+    }
+}
+
 /// A move requested while away, waiting for the remote to carry it out.
 struct Pending {
     to: Option<Dest>,
@@ -685,21 +712,13 @@ impl Away {
             }
             Msg::PageWant { addr, len } => self.page_want(addr, len),
             Msg::PagesDone => {
-                self.commit("every page arrived");
-                if let Some((reply, mut report, since)) = self.arrival.take() {
-                    report.total_ms += since.elapsed().as_secs_f64() * 1e3;
-                    let _ = reply.send(Ok(report));
-                }
-                if let Some(p) = self.push.take() {
-                    tracing::info!(
-                        pid = self.pid,
-                        node = %self.node,
-                        mib = p.total >> 20,
-                        pushed_mib = p.sent >> 20,
-                        secs = p.since.elapsed().as_secs_f64(),
-                        "post-copy done"
-                    );
-                }
+                pages_done(
+                    self.pid,
+                    &self.node,
+                    &mut self.push,
+                    &mut self.arrival,
+                    &mut self.uncommitted,
+                );
                 None
             }
             // Nothing runs for these ids (any more).
@@ -731,6 +750,8 @@ impl Away {
         let deputy = self.deputy.as_mut()?;
         let early = &mut self.early;
         let pid = self.pid;
+        let (node, push, arrival) = (&self.node, &mut self.push, &mut self.arrival);
+        let uncommitted = &mut self.uncommitted;
         let mut moves = Vec::new();
         let mut said = self.said;
         let mut broke = None;
@@ -750,6 +771,9 @@ impl Away {
                             return true;
                         }
                     }
+                    // The answer to `wend migrate` must not wait for a call that may block
+                    // until the caller of `wend migrate` does something.
+                    Ok(Msg::PagesDone) => pages_done(pid, node, push, arrival, uncommitted),
                     Ok(m) => early.push_back(m),
                     Err(e) => {
                         broke = Some(e);
