@@ -265,13 +265,14 @@ mod tests {
             runs: Vec::new(),
         };
         let now = l.split(vec![(0, 5 * pg), (8 * pg, 13 * pg), (21 * pg, 4 * pg)]);
-        assert_eq!(now, vec![(10 * pg, pg), (21 * pg, pg)]);
+        // Runs are (address, length), eager ranges (start, end).
+        assert_eq!(now, vec![(10 * pg, pg), (20 * pg, pg), (21 * pg, pg)]);
         assert_eq!(
             l.runs,
             vec![
                 (0, 5 * pg),
                 (8 * pg, 2 * pg),
-                (11 * pg, 10 * pg),
+                (11 * pg, 9 * pg),
                 (22 * pg, 3 * pg)
             ]
         );
