@@ -780,6 +780,14 @@ impl Away {
                         return true;
                     }
                 }
+            } else if let Some(chunk) = push.as_mut().and_then(Push::next_chunk) {
+                // Keep pushing while a call blocks (it may wait for the end of post-copy).
+                let sent = chunk.and_then(|m| link.send(&m.encode()).map_err(|e| e.to_string()));
+                if let Err(e) = sent {
+                    broke = Some(e);
+                    return true;
+                }
+                said = Instant::now();
             }
             if said.elapsed() >= PING_EVERY {
                 said = Instant::now();
