@@ -21,13 +21,19 @@ use wend_proto::{ErrorCode, NodeInfo};
 
 use super::admission::SELF_REF;
 use super::control::wait;
-use super::registry::{cpu_secs, mem_bytes};
+use super::registry::{cpu_secs, mem_bytes, want_secs};
 use super::wire::{AutoTerms, Dest};
 use super::{home, Manager};
 use crate::peer::Query;
 
 /// Time between two decisions.
 pub const BALANCE_EVERY: Duration = Duration::from_secs(1);
+/// A move this node made counts on its target until a load vector the target published at
+/// least this long after the arrival is in the view (published loads rise over seconds; the
+/// policy counts a fraction above `round_up` as a whole process).
+const ARRIVAL_SHOWS: Duration = Duration::from_millis(1200);
+/// Moves older than this are forgotten whatever the view says.
+const ARRIVAL_FORGET: Duration = Duration::from_secs(5);
 /// The longest a move may take before the balancer stops waiting for it.
 const MOVE_WAIT: Duration = Duration::from_secs(60);
 
@@ -37,8 +43,11 @@ struct Balancer {
     rng: Xoshiro256PlusPlus,
     /// Node names to the policy's references (0 is this node).
     refs: HashMap<String, NodeRef>,
-    /// CPU seconds of each process at the last decision, to turn into a CPU share.
+    /// Seconds each process wanted a CPU (ran or waited on a run queue) at the last decision:
+    /// their rate is its CPU demand, which a busy machine does not hide (its CPU time would).
     last_cpu: HashMap<i32, (f64, Instant)>,
+    /// Moves this node made lately: target and when the process arrived there.
+    sent: Vec<(NodeRef, Instant)>,
 }
 
 /// Starts the balancer thread; it ends when the daemon stops.
@@ -55,6 +64,7 @@ pub fn spawn(mgr: Arc<Manager>) -> std::io::Result<std::thread::JoinHandle<()>> 
                 rng: Xoshiro256PlusPlus::seed_from_u64(seed),
                 refs: HashMap::new(),
                 last_cpu: HashMap::new(),
+                sent: Vec::new(),
             };
             while !b.mgr.stopping() && !b.mgr.shutdown.is_cancelled() {
                 std::thread::sleep(BALANCE_EVERY);
@@ -106,18 +116,33 @@ impl Balancer {
         rx.blocking_recv().ok()
     }
 
-    /// Alive peers that published a load vector.
+    /// Alive peers that published a load vector. A peer this node sent processes to lately
+    /// counts them until its published load can show them: without that, the next decision
+    /// (a second later, on a view that still shows the target idle) sends another one there.
     fn peers(&mut self, nodes: &[NodeInfo]) -> Peers {
+        let now = Instant::now();
+        self.sent
+            .retain(|(_, at)| now.duration_since(*at) < ARRIVAL_FORGET);
         let mut out = Vec::new();
         for n in nodes {
             if n.local || n.state != wend_proto::NodeState::Alive || n.cpus <= 0.0 {
                 continue;
             }
+            let id = self.node_ref(&n.name);
+            let published = now
+                .checked_sub(Duration::from_millis(n.age_ms.unwrap_or(0)))
+                .unwrap_or(now);
+            let unseen = self
+                .sent
+                .iter()
+                .filter(|(to, at)| *to == id && published < *at + ARRIVAL_SHOWS)
+                .count() as f64;
+            let speed = if n.speed > 0.0 { n.speed } else { 1.0 };
             out.push(NodeState {
-                id: self.node_ref(&n.name),
+                id,
                 cpus: n.cpus.ceil().clamp(1.0, f64::from(u16::MAX)) as u16,
                 speed: n.speed,
-                load: n.load,
+                load: n.load + unseen / speed,
                 mem_free: n.mem_free,
                 mem_total: n.mem_total,
                 guests: u16::try_from(n.guests).unwrap_or(u16::MAX),
@@ -155,7 +180,7 @@ impl Balancer {
         let mut seen = Vec::new();
         for p in self.mgr.registry.at_home() {
             let used = cpu_secs(p.pid);
-            let cpu = self.cpu_share(p.pid, used);
+            let cpu = self.cpu_share(p.pid, want_secs(p.pid));
             seen.push(p.pid);
             let stay = if p.locked {
                 Some(Stay::Locked)
@@ -180,7 +205,7 @@ impl Balancer {
         }
         for g in self.mgr.registry.guests() {
             let used = cpu_secs(g.local);
-            let cpu = self.cpu_share(g.local, used);
+            let cpu = self.cpu_share(g.local, want_secs(g.local));
             seen.push(g.local);
             if g.leaving {
                 continue;
@@ -250,6 +275,7 @@ impl Balancer {
                         "balanced"
                     );
                     self.last_cpu.remove(&pid);
+                    self.sent.push((to, Instant::now()));
                     return;
                 }
                 Some(Err(e)) if e.code == ErrorCode::MigrationFailed => {

@@ -129,6 +129,22 @@ pub fn cpu_secs(pid: i32) -> f64 {
     (ticks(11) + ticks(12)) as f64 / clock_ticks()
 }
 
+/// Seconds a local process (its main thread) ran or waited to run on a CPU: what it wanted,
+/// whether or not it got it (/proc/PID/schedstat: run time and run-queue wait, ns).
+pub fn want_secs(pid: i32) -> f64 {
+    let Ok(s) = wend_sys::proc::read_string(pid, "schedstat") else {
+        return 0.0;
+    };
+    let f: Vec<u64> = s
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    match (f.first(), f.get(1)) {
+        (Some(run), Some(wait)) => (run + wait) as f64 / 1e9,
+        _ => 0.0,
+    }
+}
+
 /// Bytes a move of a local process transfers, roughly: its resident private memory.
 pub fn mem_bytes(pid: i32) -> u64 {
     let Ok(statm) = wend_sys::proc::read_string(pid, "statm") else {
