@@ -201,19 +201,15 @@ impl Manager {
                 waiting.push((pid, rx));
             }
         }
-        for (pid, mut rx) in waiting {
-            loop {
-                match rx.try_recv() {
-                    Ok(Ok(_)) => break tracing::info!(pid, "called home before stopping"),
-                    Ok(Err(e)) => break tracing::warn!(pid, "could not call it home: {e}"),
-                    Err(oneshot::error::TryRecvError::Closed) => break,
-                    Err(oneshot::error::TryRecvError::Empty) if Instant::now() > deadline => {
-                        break tracing::warn!(pid, "still away as the daemon stops: it is lost")
-                    }
-                    Err(oneshot::error::TryRecvError::Empty) => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
+        for (pid, rx) in waiting {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match control::wait(rx, left) {
+                Some(Ok(_)) => tracing::info!(pid, "called home before stopping"),
+                Some(Err(e)) => tracing::warn!(pid, "could not call it home: {e}"),
+                None if Instant::now() > deadline => {
+                    tracing::warn!(pid, "still away as the daemon stops: it is lost")
                 }
+                None => {}
             }
         }
         while self.registry.guest_count() > 0 && Instant::now() < deadline {
