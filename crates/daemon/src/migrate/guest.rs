@@ -21,14 +21,16 @@ use std::time::{Duration, Instant};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 use wend_ckpt::{CheckpointOptions, Frozen, RestoreOptions, Restored, StayPath};
-use wend_deputy::marshal::{self, Context, Decision, GuestMem, Prepared};
+use wend_deputy::marshal::{self, Context, Decision, GuestMem};
+use wend_deputy::readahead::{ReadAhead, Step};
+use wend_deputy::Call;
 use wend_image::{ImageReader, ImageWriter, WriteOptions};
 use wend_link::Link;
 use wend_sys::seccomp;
 
 use super::stream::{LinkSink, LinkSource};
-use super::wire::{readable2, readable3, recv_msg, send, Dest, Msg, Offer, PEER_VERSION};
-use super::{Manager, LINK_SILENCE, PING_EVERY, STEP_TIMEOUT};
+use super::wire::{readable2, readable3_spin, recv_msg, send, Dest, Msg, Offer, PEER_VERSION};
+use super::{Manager, LINK_SILENCE, PING_EVERY, SPIN_ANSWER, SPIN_NEXT, STEP_TIMEOUT};
 use lazy::Lazy;
 use pull::{Io, LazyVm};
 
@@ -168,10 +170,12 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
         local,
         offer,
         outstanding: None,
+        ra: ReadAhead::default(),
         cancelling: false,
         parked: None,
         heard: Instant::now(),
         said: Instant::now(),
+        answered: Instant::now(),
         lazy,
         early: VecDeque::new(),
     };
@@ -278,8 +282,11 @@ struct Guest {
     listener: OwnedFd,
     local: i32,
     offer: Offer,
-    /// The forwarded call whose answer is awaited, and when it was sent.
-    outstanding: Option<(u64, Prepared, Instant)>,
+    /// The call sent home whose answer is awaited (under the guest's notification id), and
+    /// when it was sent.
+    outstanding: Option<(u64, Call, Instant)>,
+    /// Sequential reads of regular files answered here from windows read ahead at home.
+    ra: ReadAhead,
     /// Whether home was asked to cut the outstanding call short.
     cancelling: bool,
     /// A call read but left unanswered (home dropped it, or it must run at home): answered
@@ -287,6 +294,8 @@ struct Guest {
     parked: Option<u64>,
     heard: Instant,
     said: Instant,
+    /// When the guest's last call was answered.
+    answered: Instant,
     /// Post-copy until every page is here.
     lazy: Option<Lazy>,
     /// Messages from home read while waiting for pages, handled before the next poll.
@@ -312,6 +321,18 @@ impl Guest {
 
     fn run(&mut self) {
         let end = self.serve();
+        let ra = self.ra.stats();
+        if ra.fills > 0 {
+            tracing::info!(
+                local = self.local,
+                served = ra.served,
+                fills = ra.fills,
+                syncs = ra.syncs,
+                "read-ahead: {} reads answered here from {} windows",
+                ra.served,
+                ra.fills
+            );
+        }
         match end {
             End::Ended | End::Left => {}
             End::Orphaned(why) => {
@@ -341,12 +362,19 @@ impl Guest {
                 Pid::from_raw(self.local),
                 Some(nix::sys::wait::WaitPidFlag::WNOHANG),
             ) {
+                // Home's offsets first: the files outlive the guest (a shell's next command
+                // reads on where it stopped).
                 Ok(WaitStatus::Exited(_, code)) => {
-                    return self.send(&Msg::Exited { code }).err().unwrap_or(End::Ended)
+                    return self
+                        .flush_readahead()
+                        .and_then(|()| self.send(&Msg::Exited { code }))
+                        .err()
+                        .unwrap_or(End::Ended)
                 }
                 Ok(WaitStatus::Signaled(_, sig, _)) => {
                     return self
-                        .send(&Msg::Killed { signo: sig as i32 })
+                        .flush_readahead()
+                        .and_then(|()| self.send(&Msg::Killed { signo: sig as i32 }))
                         .err()
                         .unwrap_or(End::Ended)
                 }
@@ -359,17 +387,18 @@ impl Guest {
                 }
                 continue;
             }
-            let wait = if self.outstanding.is_some() {
-                Duration::from_millis(20)
+            let (spin, wait) = if self.outstanding.is_some() {
+                (SPIN_ANSWER, Duration::from_millis(20))
             } else {
-                Duration::from_millis(200)
+                let next = SPIN_NEXT.saturating_sub(self.answered.elapsed());
+                (next, Duration::from_millis(200))
             };
             let third = match &self.lazy {
                 Some(l) => l.fd(),
                 None => self.link.as_fd(),
             };
             let [notif, msg, fault] =
-                readable3(self.listener.as_fd(), self.link.as_fd(), third, wait);
+                readable3_spin(self.listener.as_fd(), self.link.as_fd(), third, spin, wait);
             if fault && self.lazy.is_some() {
                 if let Err(end) = self.faults() {
                     return end;
@@ -416,6 +445,9 @@ impl Guest {
                 match &self.outstanding {
                     None => {
                         tracing::info!(local = self.local, "sending the guest home: {why}");
+                        if let Err(end) = self.flush_readahead() {
+                            return end;
+                        }
                         if let Err(end) = self.send(&Msg::Barrier { why }) {
                             return end;
                         }
@@ -509,7 +541,88 @@ impl Guest {
         self.lazy_check()
     }
 
-    fn reply(&self, id: u64, ret: i64) {
+    /// Run `f` on the guest's memory (faulting pages in from home during post-copy) and the
+    /// read-ahead; a broken link to home ends the guest's stay.
+    fn with_mem<R>(&mut self, f: impl FnOnce(&mut ReadAhead, &LazyVm<'_>) -> R) -> Result<R, End> {
+        let mem = LazyVm::new(
+            self.local,
+            Io {
+                link: &mut self.link,
+                early: &mut self.early,
+                said: &mut self.said,
+            },
+            self.lazy.as_mut(),
+        );
+        let r = f(&mut self.ra, &mem);
+        if let Some(e) = mem.broken() {
+            return Err(End::Orphaned(e));
+        }
+        self.lazy_check()?;
+        Ok(r)
+    }
+
+    /// What the read-ahead says to do for the guest's call `id`: answer it, or send a call
+    /// home for it.
+    fn step(&mut self, id: u64, step: Step) -> Result<(), End> {
+        match step {
+            Step::Reply(v) => {
+                self.reply(id, v);
+                Ok(())
+            }
+            Step::Send(call) => {
+                self.send(&Msg::Syscall {
+                    id,
+                    call: call.clone(),
+                })?;
+                self.outstanding = Some((id, call, Instant::now()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Bring home's file offsets up to the guest's (the read-ahead reads ahead with pread, so
+    /// home's offset lags behind what the guest consumed) before the guest ends or leaves.
+    /// The syncs run one at a time under ids from `u64::MAX` down, which no notification has
+    /// and which home runs even while a move is pending.
+    fn flush_readahead(&mut self) -> Result<(), End> {
+        let syncs = self.ra.flush();
+        if syncs.is_empty() {
+            return Ok(());
+        }
+        let stats = self.ra.stats();
+        tracing::debug!(
+            local = self.local,
+            served = stats.served,
+            fills = stats.fills,
+            syncs = syncs.len(),
+            "read-ahead: home's offsets synced"
+        );
+        for (k, call) in syncs.into_iter().enumerate() {
+            let id = u64::MAX - k as u64;
+            self.send(&Msg::Syscall {
+                id,
+                call: call.clone(),
+            })?;
+            loop {
+                match recv_msg(&mut self.link) {
+                    Ok(Msg::Result { id: r, .. } | Msg::Dropped { id: r }) if r == id => break,
+                    Ok(Msg::Interrupted { id: r }) if r == id => self.send(&Msg::Syscall {
+                        id,
+                        call: call.clone(),
+                    })?,
+                    Ok(Msg::Signal { signo, siginfo }) => deliver(self.local, signo, &siginfo),
+                    // Pings, answers to calls given up; a recall is answered by the move that
+                    // follows.
+                    Ok(_) => {}
+                    Err(e) => return Err(End::Orphaned(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, id: u64, ret: i64) {
+        self.answered = Instant::now();
         let r = if ret < 0 {
             seccomp::reply(self.listener.as_fd(), id, 0, (-ret) as i32)
         } else {
@@ -530,20 +643,7 @@ impl Guest {
             }
         };
         let ctx = self.ctx();
-        let mem = LazyVm::new(
-            self.local,
-            Io {
-                link: &mut self.link,
-                early: &mut self.early,
-                said: &mut self.said,
-            },
-            self.lazy.as_mut(),
-        );
-        let decision = marshal::decide(n.nr, n.args, &ctx, &mem);
-        if let Some(e) = mem.broken() {
-            return Err(End::Orphaned(e));
-        }
-        self.lazy_check()?;
+        let decision = self.with_mem(|_, mem| marshal::decide(n.nr, n.args, &ctx, mem))?;
         match decision {
             Decision::Continue => {
                 let _ = seccomp::reply_continue(self.listener.as_fd(), n.id);
@@ -568,10 +668,9 @@ impl Guest {
                 );
             }
             Decision::Forward(p) => {
-                let call = p.call.clone();
-                self.outstanding = Some((n.id, p, Instant::now()));
                 self.cancelling = false;
-                self.send(&Msg::Syscall { id: n.id, call })?;
+                let step = self.with_mem(|ra, mem| ra.begin(p, mem, Instant::now()))?;
+                self.step(n.id, step)?;
             }
             Decision::Barrier(why) => {
                 tracing::info!(local = self.local, nr = n.nr, "going home for {why}");
@@ -579,6 +678,7 @@ impl Guest {
                 // is made again at home.
                 self.parked = Some(n.id);
                 self.pull_all()?;
+                self.flush_readahead()?;
                 self.send(&Msg::Barrier {
                     why: why.to_owned(),
                 })?;
@@ -591,33 +691,24 @@ impl Guest {
     fn message(&mut self, m: Msg) -> Result<(), End> {
         match m {
             Msg::Result { id, outcome } => {
-                if let Some((oid, p, t)) = self.outstanding.take() {
-                    if oid == id {
-                        let mem = LazyVm::new(
-                            self.local,
-                            Io {
-                                link: &mut self.link,
-                                early: &mut self.early,
-                                said: &mut self.said,
-                            },
-                            self.lazy.as_mut(),
-                        );
-                        let ret = p.finish(&outcome, &mem).unwrap_or(-i64::from(libc::EFAULT));
-                        if let Some(e) = mem.broken() {
-                            return Err(End::Orphaned(e));
-                        }
-                        self.lazy_check()?;
-                        self.reply(id, ret);
-                    } else {
-                        self.outstanding = Some((oid, p, t));
-                    }
+                if self.outstanding.as_ref().is_some_and(|o| o.0 == id) {
+                    self.outstanding = None;
+                    let step = self.with_mem(|ra, mem| {
+                        ra.answer(outcome, mem, Instant::now())
+                            .unwrap_or(Step::Reply(-i64::from(libc::EFAULT)))
+                    })?;
+                    self.step(id, step)?;
                 }
             }
             Msg::Interrupted { id } => self.cut_short(id, false)?,
             Msg::Dropped { id } => self.cut_short(id, true)?,
-            Msg::Signal { signo, siginfo } => deliver(self.local, signo, &siginfo),
+            Msg::Signal { signo, siginfo } => {
+                self.ra.signal();
+                deliver(self.local, signo, &siginfo)
+            }
             Msg::Recall { to: None, .. } => {
                 self.pull_all()?;
+                self.flush_readahead()?;
                 self.send(&Msg::Returning)?;
                 return Err(self.go_home());
             }
@@ -626,6 +717,7 @@ impl Guest {
                 token,
             } => {
                 self.pull_all()?;
+                self.flush_readahead()?;
                 return self.pass_on(dest, token);
             }
             Msg::Pages { addr, data } => self.pages(addr, &data)?,
@@ -647,19 +739,21 @@ impl Guest {
     /// restarts the call or fails it with EINTR as the guest's handler says; a dropped call
     /// waits for the freeze; an interrupted one is made again.
     fn cut_short(&mut self, id: u64, dropped: bool) -> Result<(), End> {
-        let Some((oid, p, t)) = self.outstanding.take() else {
+        let Some((oid, call, t)) = self.outstanding.take() else {
             return Ok(());
         };
         if oid != id {
-            self.outstanding = Some((oid, p, t));
+            self.outstanding = Some((oid, call, t));
         } else if signal_waiting(self.local) {
             self.reply(id, -ERESTARTSYS);
         } else if dropped {
             self.parked = Some(id);
         } else {
-            let call = p.call.clone();
-            self.outstanding = Some((oid, p, Instant::now()));
-            self.send(&Msg::Syscall { id, call })?;
+            self.send(&Msg::Syscall {
+                id,
+                call: call.clone(),
+            })?;
+            self.outstanding = Some((oid, call, Instant::now()));
         }
         Ok(())
     }

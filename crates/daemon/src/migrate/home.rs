@@ -30,8 +30,10 @@ use wend_link::Link;
 use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
 
 use super::stream::{LinkSink, LinkSource};
-use super::wire::{readable, recv_msg, AutoTerms, Dest, HomeRef, Msg, Offer, PEER_VERSION};
-use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, STEP_TIMEOUT};
+use super::wire::{
+    readable, readable3_spin, recv_msg, AutoTerms, Dest, HomeRef, Msg, Offer, PEER_VERSION,
+};
+use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, SPIN_NEXT, STEP_TIMEOUT};
 use push::Push;
 
 /// Whether this daemon offers post-copy (default yes; `WEND_POSTCOPY=0` turns it off).
@@ -273,6 +275,8 @@ fn send_away(
             node: dest.node.clone(),
             heard: Instant::now(),
             said: Instant::now(),
+            answered: Instant::now(),
+            looked: Instant::now(),
             pending: None,
             early: VecDeque::new(),
             uncommitted: push.is_some(),
@@ -318,6 +322,15 @@ struct Pending {
     since: Instant,
 }
 
+/// Call ids at and above this one are the remote's read-ahead offset syncs. (Seccomp
+/// notification ids count up from a random 64-bit start: one of them lands here with a
+/// chance of 2^-52 per listener, and then only loses a move's dropping of that call.)
+const READAHEAD_SYNC_IDS: u64 = u64::MAX - 4096;
+
+/// How often signals to the home pid of a process that is away are looked for while it
+/// makes calls (every turn of the loop when it makes none).
+const SIGNAL_LOOK_EVERY: Duration = Duration::from_millis(1);
+
 /// The process is away; this is its deputy.
 struct Away {
     mgr: Arc<Manager>,
@@ -328,6 +341,10 @@ struct Away {
     node: String,
     heard: Instant,
     said: Instant,
+    /// When the last forwarded call was answered.
+    answered: Instant,
+    /// When signals to the home pid were last looked for.
+    looked: Instant,
     pending: Option<Pending>,
     /// Messages read while a call ran, handled after it.
     early: VecDeque<Msg>,
@@ -449,8 +466,14 @@ impl Away {
                     Err(TryRecvError::Disconnected) => break,
                 }
             }
-            if let Some(end) = self.forward_signals() {
-                return end;
+            // Signals are looked for between calls at most once a millisecond (a wait4 and
+            // two PEEKSIGINFO): a call that comes meanwhile takes them first anyway, since the
+            // deputy stops for each pending signal when it is resumed for the call.
+            if self.looked.elapsed() >= SIGNAL_LOOK_EVERY {
+                self.looked = Instant::now();
+                if let Some(end) = self.forward_signals() {
+                    return end;
+                }
             }
             if let Some(m) = self.early.pop_front() {
                 if let Some(end) = self.message(m, rx) {
@@ -465,8 +488,9 @@ impl Away {
             } else {
                 Duration::from_millis(10)
             };
+            let spin = SPIN_NEXT.saturating_sub(self.answered.elapsed());
             let ready = match &self.link {
-                Some(l) => readable(l.as_fd(), wait),
+                Some(l) => readable3_spin(l.as_fd(), l.as_fd(), l.as_fd(), spin, wait)[0],
                 None => {
                     std::thread::sleep(Duration::from_millis(10));
                     false
@@ -736,7 +760,10 @@ impl Away {
     }
 
     fn syscall(&mut self, id: u64, call: wend_deputy::Call, rx: &Receiver<Command>) -> Option<End> {
-        if self.pending.is_some() {
+        // Ids from u64::MAX down are the remote's read-ahead offset syncs before the process
+        // leaves it (see wend_deputy::readahead): they run here even while a move is pending,
+        // or it would land with home's offsets behind what it read.
+        if self.pending.is_some() && id < READAHEAD_SYNC_IDS {
             // A recall is on its way: the call runs wherever the process lands.
             return self
                 .send(&Msg::Dropped { id })
@@ -827,6 +854,7 @@ impl Away {
                 return self.link_broke(e);
             }
         }
+        self.answered = Instant::now();
         for c in moves {
             if let Some(end) = self.command(c) {
                 return Some(end);

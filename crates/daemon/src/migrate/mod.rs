@@ -51,6 +51,13 @@ pub const LINK_SILENCE: Duration = Duration::from_secs(6);
 pub const PING_EVERY: Duration = Duration::from_secs(1);
 /// Handshake and request/answer steps of a move.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the remote's thread looks for the answer to a forwarded call before it sleeps.
+/// A round trip takes tens of microseconds; a sleep and a wake-up on an idle machine cost
+/// about as much again (see `wire::readable3_spin`).
+pub const SPIN_ANSWER: Duration = Duration::from_micros(300);
+/// How long a thread that just answered a call looks for the next one before it sleeps: a
+/// program making calls back to back makes its next one within a few microseconds.
+pub const SPIN_NEXT: Duration = Duration::from_micros(60);
 
 /// What the migration side of a daemon shares between its threads.
 #[derive(Debug)]

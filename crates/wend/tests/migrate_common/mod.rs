@@ -179,22 +179,56 @@ impl MLab {
             .stderr(stderr)
             .spawn()
             .expect("starting wend run");
+        let wend_pid = child.id();
+        self.adopt(child, stderr_path, argv.join(" "), |p| {
+            parent_of(p.pid) == Some(wend_pid)
+        })
+    }
+
+    /// `sh -c SCRIPT` in node1, with the given stdin and stdout (stderr goes to a file); the
+    /// managed process is the one node1 lists with `cmd` in its command line (the script runs
+    /// `wend run` itself). [`Managed::wait`] waits for the script.
+    pub fn run_script(
+        &self,
+        tag: &str,
+        script: &str,
+        cmd: &str,
+        stdin: Stdio,
+        stdout: Stdio,
+    ) -> Managed<'_> {
+        let stderr_path = self.join(&format!("{tag}.stderr"));
+        let stderr = fs::File::create(&stderr_path).unwrap();
+        let child = self
+            .in_node("node1", &["sh", "-c", script])
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("starting sh");
+        self.adopt(child, stderr_path, script.to_owned(), |p| {
+            p.cmd.contains(cmd)
+        })
+    }
+
+    /// Waits until node1 lists the process `is` picks, started by `child`.
+    fn adopt(
+        &self,
+        child: Child,
+        stderr_path: PathBuf,
+        what: String,
+        is: impl Fn(&ProcInfo) -> bool,
+    ) -> Managed<'_> {
         let mut m = Managed {
             mlab: self,
             child,
             pid: 0,
             stderr_path,
-            what: argv.join(" "),
+            what,
             status: None,
         };
-        let wend_pid = m.child.id();
         let mut found = None;
         self.wait_until(&format!("node1 lists `{}`", m.what), || {
-            found = self
-                .ps("node1")
-                .into_iter()
-                .find(|p| parent_of(p.pid) == Some(wend_pid))
-                .map(|p| p.pid);
+            found = self.ps("node1").into_iter().find(&is).map(|p| p.pid);
             found.is_some() || m.child.try_wait().unwrap().is_some()
         });
         m.pid = found.unwrap_or_else(|| {
