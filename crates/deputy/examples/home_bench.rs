@@ -1,4 +1,5 @@
-//! Micro-benchmark of the home executor: a scalar forwarded call (getppid) and a 4 KiB pread
+//! Micro-benchmark of the home executor: a scalar forwarded call (getppid) and a 4 KiB and
+//! 256 KiB pread
 //! run in a deputy, against the same calls made natively. Prints median, p90 and p99.
 //!
 //! Run as root: `cargo run --release -p wend-deputy --example home_bench [ROUNDS]`.
@@ -77,7 +78,7 @@ fn main() {
     );
 
     let path = std::env::temp_dir().join(format!("wend-home-bench-{}", std::process::id()));
-    std::fs::write(&path, vec![7u8; 64 << 10]).expect("bench file");
+    std::fs::write(&path, vec![7u8; 256 << 10]).expect("bench file");
     let mut cpath = path.as_os_str().as_encoded_bytes().to_vec();
     cpath.push(0);
     let open = Call {
@@ -95,33 +96,36 @@ fn main() {
         Ok(Executed::Done(o)) if o.ret >= 0 => o.ret as u64,
         other => panic!("openat in the deputy: {other:?}"),
     };
-    let pread = Call {
-        nr: libc::SYS_pread64 as u32,
-        args: [fd, 0, 4096, 0, 0, 0],
-        regions: vec![Region {
-            arg: 1,
-            dir: Dir::Out,
-            len: 4096,
-            data: Vec::new(),
-            back: Back::UpToRet,
-        }],
-    };
     let file = std::fs::File::open(&path).expect("open bench file");
-    let mut buf = vec![0u8; 4096];
-    stats(
-        "native pread 4 KiB",
-        time(rounds, || {
-            use std::os::unix::fs::FileExt;
-            assert_eq!(file.read_at(&mut buf, 0).expect("pread"), 4096);
-        }),
-    );
-    stats(
-        "deputy pread 4 KiB",
-        time(rounds, || match d.execute(&pread, &mut never) {
-            Ok(Executed::Done(o)) => assert_eq!(o.out[0].len(), 4096),
-            other => panic!("{other:?}"),
-        }),
-    );
+    for (len, name) in [(4096usize, "4 KiB"), (256 << 10, "256 KiB")] {
+        let pread = Call {
+            nr: libc::SYS_pread64 as u32,
+            args: [fd, 0, len as u64, 0, 0, 0],
+            regions: vec![Region {
+                arg: 1,
+                dir: Dir::Out,
+                len: len as u32,
+                data: Vec::new(),
+                back: Back::UpToRet,
+            }],
+        };
+        let mut buf = vec![0u8; len];
+        let n = rounds.min((64 << 20) / len);
+        stats(
+            &format!("native pread {name}"),
+            time(n, || {
+                use std::os::unix::fs::FileExt;
+                assert_eq!(file.read_at(&mut buf, 0).expect("pread"), len);
+            }),
+        );
+        stats(
+            &format!("deputy pread {name}"),
+            time(n, || match d.execute(&pread, &mut never) {
+                Ok(Executed::Done(o)) => assert_eq!(o.out[0].len(), len),
+                other => panic!("{other:?}"),
+            }),
+        );
+    }
     let _ = std::fs::remove_file(&path);
     d.exit(0).expect("end the deputy");
     let _ = child.wait();

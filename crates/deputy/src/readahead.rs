@@ -19,6 +19,8 @@
 //!   guest's by what the guest consumed from windows. The lag is made good by an
 //!   `lseek(fd, offset, SEEK_SET)` sent before any call that could see it (below) and by
 //!   [`ReadAhead::flush`] before the guest ends or leaves the node.
+//! - While the guest reads a window, the next one is prefetched ([`ReadAhead::prefetch`],
+//!   see `ahead.rs`): a steady reader finds it there and waits for no fill after the first.
 //! - A failed fill (`O_DIRECT` alignment, an I/O error) disables read-ahead for the descriptor
 //!   and the guest's own `read` is sent as it was, so the guest sees what the kernel would say.
 //!
@@ -63,6 +65,7 @@ use std::time::{Duration, Instant};
 
 use crate::call::{Back, Call, Dir, Outcome, Region};
 use crate::marshal::{GuestMem, MarshalError, Prepared};
+use ahead::Served;
 
 /// Tunables of [`ReadAhead`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +76,8 @@ pub struct Config {
     pub max_age: Duration,
     /// Full reads in a row on a descriptor before it is read ahead.
     pub sequential: u32,
+    /// Whether [`ReadAhead::prefetch`] asks for the next window while the guest consumes one.
+    pub prefetch: bool,
 }
 
 impl Default for Config {
@@ -81,6 +86,7 @@ impl Default for Config {
             window: 256 << 10,
             max_age: Duration::from_millis(50),
             sequential: 2,
+            prefetch: true,
         }
     }
 }
@@ -93,6 +99,9 @@ pub enum Step {
     /// Send this call home (under the guest's notification id) and give its outcome to
     /// [`ReadAhead::answer`]. Sent again as it is if home says it was interrupted.
     Send(Call),
+    /// Nothing to send: the answer comes with the prefetch on its way
+    /// ([`ReadAhead::prefetched`] or [`ReadAhead::prefetch_lost`] says what to do then).
+    Wait,
 }
 
 /// Counters, for logs and benchmarks.
@@ -106,6 +115,8 @@ pub struct Stats {
     pub syncs: u64,
     /// `fstat`/`lseek` probes sent home.
     pub probes: u64,
+    /// Prefetches sent home (fills made while the guest used the window before).
+    pub prefetches: u64,
 }
 
 /// Device and inode of a file.
@@ -120,6 +131,8 @@ struct Fd {
     /// Home's offset and the guest's (they differ while a window is in use).
     off: Option<(u64, u64)>,
     window: Option<Window>,
+    /// The window after `window`, prefetched.
+    next: Option<Window>,
     /// Not for read-ahead (not a regular file, or a fill failed): until the number is closed.
     disabled: bool,
     /// Home could not `fstat` it: a write to it is not known to be harmless.
@@ -128,6 +141,8 @@ struct Fd {
 
 #[derive(Debug)]
 struct Window {
+    /// The file offset of `data[0]`.
+    start: u64,
     data: Vec<u8>,
     used: usize,
     filled: Instant,
@@ -148,6 +163,8 @@ enum Action {
     Fill(i32, u64),
     /// The guest's own call.
     Original,
+    /// Nothing: the guest's read waits for the prefetch on its way.
+    Await,
 }
 
 #[derive(Debug)]
@@ -162,7 +179,21 @@ pub struct ReadAhead {
     cfg: Config,
     fds: HashMap<i32, Fd>,
     pending: Option<Pending>,
+    /// The prefetch on its way (at most one), until its answer comes.
+    ahead: Option<Ahead>,
+    /// Counts the times everything learnt was dropped: a prefetch sent before is stale.
+    generation: u64,
+    /// The descriptor of the last read answered from a window.
+    last_read: Option<i32>,
     stats: Stats,
+}
+
+/// A prefetch sent home: `pread64(fd, window, off)`.
+#[derive(Debug, Clone, Copy)]
+struct Ahead {
+    fd: i32,
+    off: u64,
+    generation: u64,
 }
 
 const SYS_READ: u32 = libc::SYS_read as u32;
@@ -204,8 +235,16 @@ impl ReadAhead {
         let call = &guest.call;
         if call.nr == SYS_READ {
             let fd = fd_of(call.args[0]);
-            if let Some(n) = self.serve(fd, &guest, mem, now) {
-                return Step::Reply(n);
+            match self.serve(fd, &guest, mem, now) {
+                Served::Bytes(n) => return Step::Reply(n),
+                Served::Wait => {
+                    self.pending = Some(Pending {
+                        guest,
+                        doing: Action::Await,
+                    });
+                    return Step::Wait;
+                }
+                Served::No => {}
             }
         }
         self.plan(guest, now)
@@ -223,6 +262,10 @@ impl ReadAhead {
             return Err(MarshalError::NoCall);
         };
         match doing {
+            Action::Await => {
+                self.pending = Some(Pending { guest, doing });
+                return Err(MarshalError::NoCall);
+            }
             Action::Original => {
                 self.note_original(&guest.call, out.ret);
                 return guest.finish(&out, mem).map(Step::Reply);
@@ -280,13 +323,16 @@ impl ReadAhead {
     pub fn signal(&mut self) {
         for f in self.fds.values_mut() {
             f.window = None;
+            f.next = None;
         }
+        self.generation += 1;
     }
 
     /// The offset syncs to run at home (in order, waiting for each) before the guest ends or
     /// leaves this node; everything is forgotten.
     pub fn flush(&mut self) -> Vec<Call> {
         self.pending = None;
+        self.generation += 1;
         let mut v: Vec<(i32, u64)> = self
             .fds
             .iter()
@@ -297,37 +343,56 @@ impl ReadAhead {
         v.into_iter().map(|(fd, off)| seek_set(fd, off)).collect()
     }
 
-    /// Answer a read from the descriptor's window, if it has one fit to use.
-    fn serve(
-        &mut self,
-        fd: i32,
-        guest: &Prepared,
-        mem: &dyn GuestMem,
-        now: Instant,
-    ) -> Option<i64> {
+    /// Answer a read from the descriptor's window, if it has one fit to use (bringing in the
+    /// prefetched next window when this one cannot answer), or say that the prefetch on its
+    /// way will.
+    fn serve(&mut self, fd: i32, guest: &Prepared, mem: &dyn GuestMem, now: Instant) -> Served {
         let max_age = self.cfg.max_age;
-        let f = self.fds.get_mut(&fd)?;
-        let w = f.window.as_mut()?;
+        let generation = self.generation;
+        let ahead = self.ahead;
+        let Some(f) = self.fds.get_mut(&fd) else {
+            return Served::No;
+        };
         let want = guest.call.args[2] as usize;
-        let left = w.data.len() - w.used;
-        // Never a short read before the end of the file (some programs take one for it).
-        if left == 0 || (want > left && !w.eof) || now.duration_since(w.filled) >= max_age {
-            f.window = None;
-            return None;
+        if f.window.as_ref().is_some_and(|w| w.short_of(want)) {
+            match (f.next.take(), ahead) {
+                (Some(next), _) => f.window = f.window.take().and_then(|w| w.join(next)),
+                (None, Some(a))
+                    if a.fd == fd
+                        && a.generation == generation
+                        && f.window.as_ref().is_some_and(|w| w.end() == a.off) =>
+                {
+                    return Served::Wait;
+                }
+                (None, _) => {}
+            }
         }
-        let n = want.min(left);
-        let pieces = guest.back.first()?;
+        let Some(w) = f.window.as_mut() else {
+            return Served::No;
+        };
+        // Never a short read before the end of the file (some programs take one for it).
+        if w.short_of(want) || now.duration_since(w.filled) >= max_age {
+            f.window = None;
+            f.next = None;
+            return Served::No;
+        }
+        let n = want.min(w.data.len() - w.used);
+        let Some(pieces) = guest.back.first() else {
+            return Served::No;
+        };
         if scatter(mem, pieces, &w.data[w.used..w.used + n]).is_err() {
             // The kernel fails such a read with EFAULT; let home's kernel say it.
             f.window = None;
-            return None;
+            f.next = None;
+            return Served::No;
         }
         w.used += n;
         if let Some((_, g)) = f.off.as_mut() {
             *g += n as u64;
         }
         self.stats.served += 1;
-        Some(n as i64)
+        self.last_read = Some(fd);
+        Served::Bytes(n as i64)
     }
 
     /// A fill came back: keep it and answer the guest's read from it.
@@ -353,17 +418,23 @@ impl ReadAhead {
         };
         let eof = data.len() < (asked as usize).max(guest.call.args[2] as usize);
         f.window = Some(Window {
+            start: off,
             data,
             used: 0,
             filled: now,
             eof,
         });
-        self.serve(fd, guest, mem, now).or_else(|| {
+        f.next = None;
+        match self.serve(fd, guest, mem, now) {
+            Served::Bytes(n) => Some(n),
             // End of file (or a zero-length read): what read would say there.
-            let f = self.fds.get_mut(&fd)?;
-            f.window = None;
-            Some(0)
-        })
+            Served::Wait | Served::No => {
+                if let Some(f) = self.fds.get_mut(&fd) {
+                    f.window = None;
+                }
+                Some(0)
+            }
+        }
     }
 
     /// After a forwarded read: count full reads in a row.
@@ -452,6 +523,7 @@ impl ReadAhead {
             return Action::Sync(fd, off);
         }
         if let (Some(named), Action::Original) = (forget, then) {
+            self.generation += 1;
             self.fds
                 .retain(|fd, _| !named.contains(fd) && !named.contains(&ALL));
             for f in self.fds.values_mut() {
@@ -496,25 +568,28 @@ impl ReadAhead {
             }
             Action::Fill(fd, off) => {
                 self.stats.fills += 1;
-                let want = guest.call.args[2];
-                let len = u64::from(self.cfg.window)
-                    .max(want)
-                    .min(u64::from(crate::call::MAX_REGION));
-                Call {
-                    nr: libc::SYS_pread64 as u32,
-                    args: [fd as u64, 0, len, off, 0, 0],
-                    regions: vec![Region {
-                        arg: 1,
-                        dir: Dir::Out,
-                        len: len as u32,
-                        data: Vec::new(),
-                        back: Back::UpToRet,
-                    }],
-                }
+                pread(fd, u64::from(self.cfg.window).max(guest.call.args[2]), off)
             }
+            Action::Await => return Step::Wait,
         };
         self.pending = Some(Pending { guest, doing });
         Step::Send(call)
+    }
+}
+
+/// `pread64(fd, len, off)` (at most [`crate::call::MAX_REGION`] bytes).
+fn pread(fd: i32, len: u64, off: u64) -> Call {
+    let len = len.min(u64::from(crate::call::MAX_REGION));
+    Call {
+        nr: libc::SYS_pread64 as u32,
+        args: [fd as u64, 0, len, off, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::Out,
+            len: len as u32,
+            data: Vec::new(),
+            back: Back::UpToRet,
+        }],
     }
 }
 
@@ -555,5 +630,6 @@ fn scatter(mem: &dyn GuestMem, pieces: &[(u64, u32)], bytes: &[u8]) -> std::io::
     Ok(())
 }
 
+mod ahead;
 #[cfg(test)]
 mod tests;

@@ -29,14 +29,19 @@ use wend_link::Link;
 use wend_sys::seccomp;
 
 use super::stream::{LinkSink, LinkSource};
-use super::wire::{readable2, readable3_spin, recv_msg, send, Dest, Msg, Offer, PEER_VERSION};
-use super::{Manager, LINK_SILENCE, PING_EVERY, SPIN_ANSWER, SPIN_NEXT, STEP_TIMEOUT};
+use super::wire::{
+    readable2, readable3_spin, recv_msg, send, Cadence, Dest, Msg, Offer, PEER_VERSION,
+};
+use super::{Manager, LINK_SILENCE, PING_EVERY, SPIN_ANSWER, STEP_TIMEOUT};
 use lazy::Lazy;
 use pull::{Io, LazyVm};
 
 /// The kernel's "restart this call" code (a reply with it is only given while a signal or a
 /// freeze is pending, so the guest never sees it).
 const ERESTARTSYS: i64 = 512;
+/// The id of the read-ahead's prefetches (one at a time): below the ids of its offset syncs,
+/// so home drops it while a move is pending, as any call (see `home::READAHEAD_SYNC_IDS`).
+const PREFETCH_ID: u64 = u64::MAX - 8192;
 
 /// Whether a signal the guest does not block is pending for it (its handler or default
 /// action must run before it continues).
@@ -171,11 +176,12 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
         offer,
         outstanding: None,
         ra: ReadAhead::default(),
+        awaiting: None,
         cancelling: false,
         parked: None,
         heard: Instant::now(),
         said: Instant::now(),
-        answered: Instant::now(),
+        cadence: Cadence::default(),
         lazy,
         early: VecDeque::new(),
     };
@@ -287,6 +293,8 @@ struct Guest {
     outstanding: Option<(u64, Call, Instant)>,
     /// Sequential reads of regular files answered here from windows read ahead at home.
     ra: ReadAhead,
+    /// A guest read that waits for the read-ahead's prefetch (nothing sent for it).
+    awaiting: Option<u64>,
     /// Whether home was asked to cut the outstanding call short.
     cancelling: bool,
     /// A call read but left unanswered (home dropped it, or it must run at home): answered
@@ -294,8 +302,8 @@ struct Guest {
     parked: Option<u64>,
     heard: Instant,
     said: Instant,
-    /// When the guest's last call was answered.
-    answered: Instant,
+    /// Whether the guest makes its calls back to back.
+    cadence: Cadence,
     /// Post-copy until every page is here.
     lazy: Option<Lazy>,
     /// Messages from home read while waiting for pages, handled before the next poll.
@@ -327,10 +335,12 @@ impl Guest {
                 local = self.local,
                 served = ra.served,
                 fills = ra.fills,
+                prefetches = ra.prefetches,
                 syncs = ra.syncs,
-                "read-ahead: {} reads answered here from {} windows",
+                "read-ahead: {} reads answered here from {} windows ({} of them prefetched)",
                 ra.served,
-                ra.fills
+                ra.fills + ra.prefetches,
+                ra.prefetches
             );
         }
         match end {
@@ -387,11 +397,10 @@ impl Guest {
                 }
                 continue;
             }
-            let (spin, wait) = if self.outstanding.is_some() {
+            let (spin, wait) = if self.outstanding.is_some() || self.awaiting.is_some() {
                 (SPIN_ANSWER, Duration::from_millis(20))
             } else {
-                let next = SPIN_NEXT.saturating_sub(self.answered.elapsed());
-                (next, Duration::from_millis(200))
+                (self.cadence.spin(), Duration::from_millis(200))
             };
             let third = match &self.lazy {
                 Some(l) => l.fd(),
@@ -567,16 +576,36 @@ impl Guest {
         match step {
             Step::Reply(v) => {
                 self.reply(id, v);
+                match self.ra.prefetch(Instant::now()) {
+                    Some(call) => self.send(&Msg::Syscall {
+                        id: PREFETCH_ID,
+                        call,
+                    }),
+                    None => Ok(()),
+                }
+            }
+            Step::Wait => {
+                self.awaiting = Some(id);
                 Ok(())
             }
             Step::Send(call) => {
-                self.send(&Msg::Syscall {
-                    id,
-                    call: call.clone(),
-                })?;
-                self.outstanding = Some((id, call, Instant::now()));
+                // Kept for a resend; taken back from the message rather than copied (a write's
+                // data may be megabytes).
+                let m = Msg::Syscall { id, call };
+                self.send(&m)?;
+                if let Msg::Syscall { call, .. } = m {
+                    self.outstanding = Some((id, call, Instant::now()));
+                }
                 Ok(())
             }
+        }
+    }
+
+    /// The guest read that waited for the prefetch goes on as the read-ahead says.
+    fn resume(&mut self, next: Option<Step>) -> Result<(), End> {
+        match (next, self.awaiting.take()) {
+            (Some(step), Some(id)) => self.step(id, step),
+            _ => Ok(()),
         }
     }
 
@@ -622,7 +651,7 @@ impl Guest {
     }
 
     fn reply(&mut self, id: u64, ret: i64) {
-        self.answered = Instant::now();
+        self.cadence.answered();
         let r = if ret < 0 {
             seccomp::reply(self.listener.as_fd(), id, 0, (-ret) as i32)
         } else {
@@ -635,7 +664,10 @@ impl Guest {
 
     fn notification(&mut self) -> Result<(), End> {
         let n = match seccomp::recv_timeout(self.listener.as_fd(), Some(Duration::ZERO)) {
-            Ok(seccomp::Wait::Notif(n)) => n,
+            Ok(seccomp::Wait::Notif(n)) => {
+                self.cadence.called();
+                n
+            }
             Ok(_) => return Ok(()),
             Err(e) => {
                 tracing::warn!(local = self.local, "reading a notification failed: {e}");
@@ -690,6 +722,17 @@ impl Guest {
 
     fn message(&mut self, m: Msg) -> Result<(), End> {
         match m {
+            Msg::Result {
+                id: PREFETCH_ID,
+                outcome,
+            } => {
+                let next = self.with_mem(|ra, mem| ra.prefetched(outcome, mem, Instant::now()))?;
+                self.resume(next)?;
+            }
+            Msg::Dropped { id: PREFETCH_ID } | Msg::Interrupted { id: PREFETCH_ID } => {
+                let next = self.with_mem(|ra, mem| ra.prefetch_lost(mem, Instant::now()))?;
+                self.resume(next)?;
+            }
             Msg::Result { id, outcome } => {
                 if self.outstanding.as_ref().is_some_and(|o| o.0 == id) {
                     self.outstanding = None;
@@ -793,7 +836,11 @@ impl Guest {
 
     /// Send the guest home on the home link (after Returning or Barrier was said).
     fn go_home(&mut self) -> End {
-        let release = self.parked.take().or(self.outstanding.take().map(|o| o.0));
+        let release = self
+            .parked
+            .take()
+            .or(self.outstanding.take().map(|o| o.0))
+            .or(self.awaiting.take());
         let frozen =
             match Self::freeze_into(self.local, &mut self.link, self.listener.as_fd(), release) {
                 Ok((f, _)) => f,
@@ -861,7 +908,10 @@ impl Guest {
             Ok(other) => return stay(self, format!("{} answered {}", dest.node, other.name())),
             Err(e) => return stay(self, e),
         }
-        let release = self.parked.or(self.outstanding.as_ref().map(|o| o.0));
+        let release = self
+            .parked
+            .or(self.outstanding.as_ref().map(|o| o.0))
+            .or(self.awaiting);
         let frozen = match Self::freeze_into(self.local, &mut to, self.listener.as_fd(), release) {
             Ok((f, _)) => f,
             Err(e) => return stay(self, e),

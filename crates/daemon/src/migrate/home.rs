@@ -31,9 +31,9 @@ use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
 
 use super::stream::{LinkSink, LinkSource};
 use super::wire::{
-    readable, readable3_spin, recv_msg, AutoTerms, Dest, HomeRef, Msg, Offer, PEER_VERSION,
+    readable, readable3_spin, recv_msg, AutoTerms, Cadence, Dest, HomeRef, Msg, Offer, PEER_VERSION,
 };
-use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, SPIN_NEXT, STEP_TIMEOUT};
+use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, STEP_TIMEOUT};
 use push::Push;
 
 /// Whether this daemon offers post-copy (default yes; `WEND_POSTCOPY=0` turns it off).
@@ -275,7 +275,7 @@ fn send_away(
             node: dest.node.clone(),
             heard: Instant::now(),
             said: Instant::now(),
-            answered: Instant::now(),
+            cadence: Cadence::default(),
             looked: Instant::now(),
             pending: None,
             early: VecDeque::new(),
@@ -341,8 +341,8 @@ struct Away {
     node: String,
     heard: Instant,
     said: Instant,
-    /// When the last forwarded call was answered.
-    answered: Instant,
+    /// Whether the remote sends its calls back to back.
+    cadence: Cadence,
     /// When signals to the home pid were last looked for.
     looked: Instant,
     pending: Option<Pending>,
@@ -488,7 +488,7 @@ impl Away {
             } else {
                 Duration::from_millis(10)
             };
-            let spin = SPIN_NEXT.saturating_sub(self.answered.elapsed());
+            let spin = self.cadence.spin();
             let ready = match &self.link {
                 Some(l) => readable3_spin(l.as_fd(), l.as_fd(), l.as_fd(), spin, wait)[0],
                 None => {
@@ -760,6 +760,7 @@ impl Away {
     }
 
     fn syscall(&mut self, id: u64, call: wend_deputy::Call, rx: &Receiver<Command>) -> Option<End> {
+        self.cadence.called();
         // Ids from u64::MAX down are the remote's read-ahead offset syncs before the process
         // leaves it (see wend_deputy::readahead): they run here even while a move is pending,
         // or it would land with home's offsets behind what it read.
@@ -854,7 +855,7 @@ impl Away {
                 return self.link_broke(e);
             }
         }
-        self.answered = Instant::now();
+        self.cadence.answered();
         for c in moves {
             if let Some(end) = self.command(c) {
                 return Some(end);

@@ -214,6 +214,45 @@ pub fn readable3_spin(
     readable3(a, b, c, wait)
 }
 
+/// Whether a thread that answered a call should look for the next one without sleeping
+/// (see [`readable3_spin`]): only while the calls come back to back, as they did last time.
+/// A program that computes between its calls gets no spinning thread beside it.
+#[derive(Debug, Clone, Copy)]
+pub struct Cadence {
+    answered: std::time::Instant,
+    quick: bool,
+}
+
+impl Default for Cadence {
+    fn default() -> Cadence {
+        Cadence {
+            answered: std::time::Instant::now(),
+            quick: true,
+        }
+    }
+}
+
+impl Cadence {
+    /// A call was answered.
+    pub fn answered(&mut self) {
+        self.answered = std::time::Instant::now();
+    }
+
+    /// The next call came.
+    pub fn called(&mut self) {
+        self.quick = self.answered.elapsed() < super::SPIN_NEXT;
+    }
+
+    /// How long to look for the next call without sleeping, now.
+    pub fn spin(&self) -> Duration {
+        if self.quick {
+            super::SPIN_NEXT.saturating_sub(self.answered.elapsed())
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
 /// Wait up to `wait` until `fd` can be read (or hung up).
 pub fn readable(fd: BorrowedFd<'_>, wait: Duration) -> bool {
     readable2(fd, fd, wait)[0]

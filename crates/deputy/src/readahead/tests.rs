@@ -147,6 +147,13 @@ struct World {
     home: Home,
     ra: ReadAhead,
     now: Instant,
+    /// The prefetch sent and not yet answered.
+    ahead: Option<Call>,
+    /// Whether home answers a prefetch only when something else waits behind it (a slow
+    /// link), instead of before the guest's next call (a guest that computes between reads).
+    late: bool,
+    /// Reads that waited for a prefetch.
+    waits: usize,
 }
 
 fn text(n: usize, seed: u8) -> Vec<u8> {
@@ -192,9 +199,33 @@ impl World {
             },
             ra: ReadAhead::new(Config {
                 window: 64 << 10,
+                prefetch: false,
                 ..Config::default()
             }),
             now: Instant::now(),
+            ahead: None,
+            late: false,
+            waits: 0,
+        }
+    }
+
+    /// [`World::new`] with prefetch on; `late` as in [`World::late`].
+    fn prefetching(len: usize, late: bool) -> World {
+        let mut w = World::new(len);
+        w.ra = ReadAhead::new(Config {
+            window: 64 << 10,
+            ..Config::default()
+        });
+        w.late = late;
+        w
+    }
+
+    /// Home answers the prefetch on its way (it runs before anything sent after it); nothing
+    /// waited for it.
+    fn land_prefetch(&mut self) {
+        if let Some(c) = self.ahead.take() {
+            let out = self.home.exec(&c);
+            assert!(self.ra.prefetched(out, &self.mem, self.now).is_none());
         }
     }
 
@@ -205,13 +236,32 @@ impl World {
             Decision::Forward(p) => p,
             other => panic!("{nr} not forwarded: {other:?}"),
         };
+        if !self.late {
+            self.land_prefetch();
+        }
         let mut step = self.ra.begin(p, &self.mem, self.now);
         loop {
             match step {
-                Step::Reply(v) => return v,
+                Step::Reply(v) => {
+                    if let Some(c) = self.ra.prefetch(self.now) {
+                        assert!(self.ahead.is_none(), "two prefetches on their way");
+                        self.ahead = Some(c);
+                    }
+                    return v;
+                }
                 Step::Send(c) => {
+                    self.land_prefetch();
                     let out = self.home.exec(&c);
                     step = self.ra.answer(out, &self.mem, self.now).expect("answer");
+                }
+                Step::Wait => {
+                    self.waits += 1;
+                    let c = self.ahead.take().expect("a wait without a prefetch");
+                    let out = self.home.exec(&c);
+                    step = self
+                        .ra
+                        .prefetched(out, &self.mem, self.now)
+                        .expect("the waiting read goes on");
                 }
             }
         }
@@ -447,6 +497,7 @@ fn a_failed_fill_falls_back_to_the_guests_own_read() {
         loop {
             match step {
                 Step::Reply(v) => return v,
+                Step::Wait => panic!("no prefetch here"),
                 Step::Send(c) => {
                     let out = if i64::from(c.nr) == libc::SYS_pread64 {
                         Outcome {
@@ -466,4 +517,130 @@ fn a_failed_fill_falls_back_to_the_guests_own_read() {
     w.read(3, 4096);
     assert_eq!(w.ra.stats().fills, 1);
     assert_eq!(w.home_off(3), 4 * 4096);
+}
+
+/// Reads 8 KiB at a time to the end; what they returned.
+fn read_all(w: &mut World) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        let b = w.read(3, 8192);
+        if b.is_empty() {
+            return got;
+        }
+        got.extend_from_slice(&b);
+    }
+}
+
+#[test]
+fn prefetched_windows_serve_a_steady_reader_without_fills() {
+    let len = 300_000;
+    let mut w = World::prefetching(len, false);
+    assert_eq!(read_all(&mut w), text(len, 1));
+    let st = w.ra.stats();
+    // The first window is a fill (and the read at the end of the file another); each later
+    // window was asked for while the one before it was read, and was there when needed.
+    assert_eq!(st.fills, 2, "{st:?}");
+    assert_eq!(st.prefetches, len.div_ceil(64 << 10) as u64 - 1, "{st:?}");
+    assert_eq!(w.waits, 0);
+    assert_eq!(w.sent(libc::SYS_read), 2);
+    w.flush();
+    assert_eq!(w.home_off(3), len as u64);
+}
+
+#[test]
+fn a_read_that_needs_the_prefetch_on_its_way_waits_for_it() {
+    let len = 300_000;
+    let mut w = World::prefetching(len, true);
+    assert_eq!(read_all(&mut w), text(len, 1));
+    let st = w.ra.stats();
+    assert_eq!(st.fills, 2, "never asked twice for the same bytes: {st:?}");
+    assert!(w.waits >= 3, "{} waits, {st:?}", w.waits);
+    w.flush();
+    assert_eq!(w.home_off(3), len as u64);
+}
+
+#[test]
+fn reads_that_do_not_line_up_with_windows_join_them() {
+    let len = 200_000;
+    let mut w = World::prefetching(len, false);
+    let mut got = Vec::new();
+    loop {
+        let b = w.read(3, 5000);
+        if b.is_empty() {
+            break;
+        }
+        got.extend_from_slice(&b);
+    }
+    assert_eq!(got, text(len, 1));
+    assert_eq!(
+        w.ra.stats().fills,
+        2,
+        "the first window and the end of the file"
+    );
+}
+
+#[test]
+fn a_prefetch_older_than_a_write_to_the_file_is_thrown_away() {
+    let mut w = World::prefetching(300_000, true);
+    // Past half of the first window: the prefetch of the second is on its way.
+    for _ in 0..6 {
+        w.read(3, 8192);
+    }
+    assert!(w.ahead.is_some());
+    // fd 6 is the same file: a write there (home runs the prefetch first, so its bytes
+    // are the old ones) must not be read through the prefetched window.
+    w.home.fds.insert(
+        6,
+        Open {
+            file: 0,
+            off: 70_000,
+            regular: true,
+        },
+    );
+    assert_eq!(w.write(6, b"NEW!"), 4);
+    assert!(
+        w.ahead.is_none(),
+        "home answered the prefetch before the write"
+    );
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.extend(w.read(3, 8192));
+    }
+    let at = 70_000 - 6 * 8192;
+    assert_eq!(&got[at..at + 4], b"NEW!");
+}
+
+#[test]
+fn a_slow_reader_gets_no_prefetch() {
+    let mut w = World::prefetching(300_000, false);
+    for _ in 0..4 {
+        w.read(3, 8192);
+    }
+    // Half the window read, but it is older than half the age limit: the next window
+    // would be too old when needed.
+    w.now += Config::default().max_age / 2;
+    w.read(3, 8192);
+    assert!(w.ahead.is_none());
+    assert_eq!(w.ra.stats().prefetches, 0);
+}
+
+#[test]
+fn a_dropped_prefetch_lets_the_waiting_read_fill() {
+    let mut w = World::prefetching(300_000, true);
+    // Two plain reads, then a window at 16 KiB: read past its end.
+    for _ in 0..(2 + 8) {
+        w.read(3, 8192);
+    }
+    let c = w.ahead.take().expect("a prefetch on its way");
+    assert_eq!(i64::from(c.nr), libc::SYS_pread64);
+    let ctx = Context { home_pid: 77 };
+    let Decision::Forward(p) = decide(0, [3, BUF, 8192, 0, 0, 0], &ctx, &w.mem) else {
+        panic!("read not forwarded");
+    };
+    assert!(matches!(w.ra.begin(p, &w.mem, w.now), Step::Wait));
+    // Home dropped it (a move began): the read is made the ordinary way.
+    match w.ra.prefetch_lost(&w.mem, w.now) {
+        Some(Step::Send(c)) => assert_eq!(i64::from(c.nr), libc::SYS_pread64),
+        other => panic!("{other:?}"),
+    }
 }
