@@ -91,6 +91,15 @@ pub fn start(
                     }
                     away.run(rx);
                 }
+                Err(e) if ended(pid) => {
+                    // Whatever failed on the way, the reason is that there is nothing to move.
+                    tracing::info!(pid, to = %dest.node, "not moved: it ended ({e})");
+                    mgr.registry.set_state(pid, ProcState::Home, None);
+                    let _ = reply.send(Err(ApiError::new(
+                        ErrorCode::NoSuchProcess,
+                        format!("process {pid} ended before it could be moved"),
+                    )));
+                }
                 Err(e) => {
                     tracing::warn!(pid, to = %dest.node, "migration failed: {e}");
                     mgr.registry.set_state(pid, ProcState::Home, None);
@@ -99,6 +108,11 @@ pub fn start(
             }
         })
         .map(|_| ())
+}
+
+/// Whether the process has exited (a zombie its parent has not reaped yet, or gone).
+fn ended(pid: i32) -> bool {
+    !matches!(wend_sys::proc::stat::state(pid), Ok(st) if st != 'Z' && st != 'X')
 }
 
 /// A random token naming one move (it only needs to be unguessable by confused peers; the

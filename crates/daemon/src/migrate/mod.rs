@@ -57,7 +57,7 @@ pub const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 pub const SPIN_ANSWER: Duration = Duration::from_micros(300);
 /// How long a thread that just answered a call looks for the next one before it sleeps: a
 /// program making calls back to back makes its next one within a few microseconds.
-pub const SPIN_NEXT: Duration = Duration::from_micros(60);
+pub const SPIN_NEXT: Duration = Duration::from_micros(200);
 
 /// What the migration side of a daemon shares between its threads.
 #[derive(Debug)]

@@ -10,9 +10,9 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
-use wend_daemon::client::Client;
+use wend_daemon::client::{Client, ClientError};
 use wend_daemon::config::DEFAULT_API_SOCKET;
-use wend_proto::Destination;
+use wend_proto::{Destination, ErrorCode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -90,6 +90,8 @@ fn manage(args: &Args, pid: i32) {
             Ok(r) => {
                 tracing::info!(pid, node = %r.now_on, frozen_ms = r.frozen_ms, "moved at start")
             }
+            // It ended already (a short command): there was nothing to move.
+            Err(ClientError::Daemon(e)) if e.code == ErrorCode::NoSuchProcess => {}
             Err(e) => eprintln!("wend: warning: {e}; {} runs at home", args.cmd[0]),
         }
     }
