@@ -81,6 +81,7 @@ pub fn start(
         .name(format!("wend-home-{pid}"))
         .spawn(move || {
             let (tx, rx) = mpsc::channel();
+            let automatic = auto.is_some();
             match send_away(&mgr, pid, &dest, auto, tx) {
                 Ok((mut away, report)) => {
                     if away.push.is_some() {
@@ -101,7 +102,13 @@ pub fn start(
                     )));
                 }
                 Err(e) => {
-                    tracing::warn!(pid, to = %dest.node, "migration failed: {e}");
+                    // The balancer's offers are refused routinely (the target judged its own
+                    // load fresher) and it tries elsewhere: not worth a warning.
+                    if automatic {
+                        tracing::info!(pid, to = %dest.node, "automatic move not made: {e}");
+                    } else {
+                        tracing::warn!(pid, to = %dest.node, "migration failed: {e}");
+                    }
                     mgr.registry.set_state(pid, ProcState::Home, None);
                     let _ = reply.send(Err(e));
                 }
