@@ -227,8 +227,25 @@ fn locked_processes_never_move() {
     let out = lab.output("node1", &[WEND, "unlock", &b.m.pid.to_string()]);
     assert!(out.status.success(), "wend unlock: {}", text(&out));
     lab.wait_until("the unlocked job moves to node2", || {
-        placement(&lab, &pids) == vec![(a.m.pid, "node1".into(), 2), (b.m.pid, "node2".into(), 3)]
+        let p = placement(&lab, &pids);
+        p[0].1 == "node1" && p[0].2 == 2 && p[1].1 == "node2"
     });
+    // Locked at home while it runs on node2, it stays there: with both jobs on node2 and
+    // node1 idle, node2 would otherwise send it home.
+    let out = lab.output("node1", &[WEND, "lock", &b.m.pid.to_string()]);
+    assert!(out.status.success(), "wend lock: {}", text(&out));
+    lab.wait_until("node2 lists its guest as locked", || {
+        lab.ps("node2").iter().any(|r| r.locked)
+    });
+    a.m.migrate("node2");
+    let moves_b = placement(&lab, &pids)[1].2;
+    hold_for(
+        &lab,
+        10,
+        "both jobs on node2, one locked at home while away",
+        |p| p.iter().all(|(_, w, _)| w == "node2") && p[0].2 == 3 && p[1].2 == moves_b,
+        &pids,
+    );
     fs::write(&go, "").unwrap();
     a.finish();
     b.finish();

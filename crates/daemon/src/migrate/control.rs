@@ -47,6 +47,10 @@ impl Manager {
         check_owner(pid, caller)?;
         self.registry.adopt(pid, false);
         self.registry.set_lock(pid, locked);
+        if let Some(ctl) = self.registry.control(pid) {
+            // Away: the node it runs on keeps it there too.
+            let _ = ctl.send(home::Command::Lock { locked });
+        }
         let what = if locked { "locked" } else { "unlocked" };
         Ok(ControlReport {
             message: format!("process {pid} {what}"),

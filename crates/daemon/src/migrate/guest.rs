@@ -454,7 +454,9 @@ impl Guest {
                 match &self.outstanding {
                     None => {
                         tracing::info!(local = self.local, "sending the guest home: {why}");
-                        if let Err(end) = self.flush_readahead() {
+                        // Its memory must be whole before it is dumped (post-copy may still
+                        // be under way: a move just before the node began to stop).
+                        if let Err(end) = self.pull_all().and_then(|()| self.flush_readahead()) {
                             return end;
                         }
                         if let Err(end) = self.send(&Msg::Barrier { why }) {
@@ -770,6 +772,11 @@ impl Guest {
                 return Err(End::Left);
             }
             Msg::Ping { .. } => {}
+            Msg::Lock { locked } => {
+                tracing::info!(local = self.local, locked, "locked or unlocked at home");
+                self.offer.locked = locked;
+                self.mgr.registry.set_guest_lock(self.local, locked);
+            }
             other => {
                 tracing::warn!(local = self.local, "unexpected {} from home", other.name());
             }
@@ -836,6 +843,7 @@ impl Guest {
 
     /// Send the guest home on the home link (after Returning or Barrier was said).
     fn go_home(&mut self) -> End {
+        debug_assert!(self.lazy.is_none(), "dumped before post-copy finished");
         let release = self
             .parked
             .take()

@@ -53,6 +53,8 @@ pub enum Command {
         token: u64,
         node: String,
     },
+    /// It was locked or unlocked: tell the node it runs on.
+    Lock { locked: bool },
 }
 
 impl std::fmt::Debug for Command {
@@ -60,6 +62,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Move { to, .. } => write!(f, "Move({to:?})"),
             Command::Attach { node, .. } => write!(f, "Attach({node})"),
+            Command::Lock { locked } => write!(f, "Lock({locked})"),
         }
     }
 }
@@ -634,6 +637,12 @@ impl Away {
 
     fn command(&mut self, c: Command) -> Option<End> {
         match c {
+            // Without a link (being passed on) the next node gets it with the offer, which
+            // carries the lock as the passing node knows it; the window is a moment long.
+            Command::Lock { locked } => self
+                .send(&Msg::Lock { locked })
+                .err()
+                .and_then(|e| self.link_broke(e)),
             Command::Move { to, reply } => {
                 if self.pending.is_some() {
                     let _ = reply.send(Err(failed("a move of this process is under way")));

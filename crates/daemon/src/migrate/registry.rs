@@ -262,6 +262,13 @@ impl Registry {
             .collect()
     }
 
+    /// The guest `local` was locked or unlocked at home.
+    pub(super) fn set_guest_lock(&self, local: i32, locked: bool) {
+        if let Some(g) = lock(&self.guests).get_mut(&local) {
+            g.locked = locked;
+        }
+    }
+
     /// Tell the guest `local` to go home (its thread sees it within a few milliseconds).
     pub fn send_home(&self, local: i32, why: String) {
         if let Some(g) = lock(&self.guests).get_mut(&local) {

@@ -11,7 +11,7 @@ use wend_deputy::{Call, Outcome};
 use wend_link::Link;
 
 /// Version of this message set; a link whose first message carries another is refused.
-pub const PEER_VERSION: u16 = 2;
+pub const PEER_VERSION: u16 = 3;
 
 /// Who a process belongs to: its home node and its pid there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -143,6 +143,9 @@ pub enum Msg {
     },
     /// Liveness, and the guest's CPU time so far on this node (nanoseconds).
     Ping { cpu_ns: u64 },
+    /// Home to remote: the process was locked (`wend lock`) or unlocked at home; the node it
+    /// runs on must not send it anywhere by itself either.
+    Lock { locked: bool },
 }
 
 /// The next message on `link` (errors as text for logs and replies).
@@ -302,6 +305,7 @@ impl Msg {
             Msg::Stayed { .. } => "stayed",
             Msg::Attach { .. } => "attach",
             Msg::Ping { .. } => "ping",
+            Msg::Lock { .. } => "lock",
         }
     }
 }
