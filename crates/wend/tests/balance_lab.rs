@@ -320,3 +320,47 @@ fn expel_and_a_stopping_daemon_send_guests_home_intact() {
     a.finish();
     b.finish();
 }
+
+#[test]
+fn a_guest_is_passed_on_to_a_better_node_directly() {
+    let _one = serial();
+    let lab = MLab::with(
+        "passon",
+        Shape {
+            nodes: 3,
+            cpus: Some("1"),
+            balance: true,
+        },
+    );
+    let go = lab.join("passon.go");
+    // node1 is busy with two locked jobs; two more run on node2, locked while they get there.
+    let a = start(&lab, "a", &["--lock"], &go);
+    let b = start(&lab, "b", &["--lock"], &go);
+    let c = start(&lab, "c", &["--lock"], &go);
+    let d = start(&lab, "d", &["--lock"], &go);
+    c.m.migrate("node2");
+    d.m.migrate("node2");
+    let pids = [a.m.pid, b.m.pid, c.m.pid, d.m.pid];
+    // Unlocked on node2 (home tells node2): node3 is idle and better than busy node1, so
+    // node2 passes one of them there in one move, not by way of home.
+    for job in [&c, &d] {
+        let out = lab.output("node1", &[WEND, "unlock", &job.m.pid.to_string()]);
+        assert!(out.status.success(), "wend unlock: {}", text(&out));
+    }
+    let settled = |p: &[(i32, String, u32)]| {
+        p[0] == (a.m.pid, "node1".to_owned(), 0) && p[1] == (b.m.pid, "node1".to_owned(), 0) && {
+            let mut away: Vec<(&str, u32)> =
+                p[2..].iter().map(|(_, w, n)| (w.as_str(), *n)).collect();
+            away.sort();
+            away == [("node2", 1), ("node3", 2)]
+        }
+    };
+    lab.wait_until("one job passed on from node2 to node3", || {
+        settled(&placement(&lab, &pids))
+    });
+    hold_for(&lab, 5, "the placement holds", settled, &pids);
+    fs::write(&go, "").unwrap();
+    for job in [a, b, c, d] {
+        job.finish();
+    }
+}

@@ -1,8 +1,8 @@
 //! The balancer: once a second, this node's view of the cluster goes through wend-balance's
 //! `decide`, and the moves it proposes are made: a process at home is offered to the chosen
-//! node (then to the fallbacks, in order, if it refuses); a guest the policy wants elsewhere
-//! goes home (expel, memory, or home became the better place), where home's own balancer
-//! places it again if that pays.
+//! node (then to the fallbacks, in order, if it refuses); a guest the policy wants on another
+//! node is passed on there (home asks this node to, as for `wend migrate PID NODE`), and one
+//! that must leave (expel, memory, or home became the better place) goes home.
 //!
 //! Only processes `wend run` started (and their children, which the balancer never sees
 //! apart: a child of a managed process is not managed, so it stays home) are moved, never a
@@ -103,7 +103,7 @@ impl Balancer {
         }
         for mv in moves {
             if guests.contains(&(mv.pid as i32)) {
-                self.guest_move(&mv);
+                self.guest_move(&mv, &nodes);
             } else {
                 self.home_move(&mv, &nodes);
             }
@@ -233,8 +233,21 @@ impl Balancer {
         (procs, guests)
     }
 
-    /// A guest leaves: it goes home (see the module docs).
-    fn guest_move(&mut self, mv: &Move) {
+    /// A guest leaves: home asks this node to pass it on to the node the policy chose, or it
+    /// goes home (see the module docs).
+    fn guest_move(&mut self, mv: &Move, nodes: &[NodeInfo]) {
+        if mv.reason == Reason::Balance {
+            if let Some(dest) = self.dest(mv.to, nodes) {
+                tracing::info!(local = mv.pid, to = %dest.node, "guest to be passed on");
+                let auto = AutoTerms {
+                    demand: mv.offer.demand,
+                    rate_here: mv.offer.rate_here,
+                };
+                self.mgr.registry.suggest(mv.pid as i32, dest, auto);
+                self.sent.push((mv.to, Instant::now()));
+                return;
+            }
+        }
         let why = match mv.reason {
             Reason::Expel => format!("{} expels its guests", self.mgr.node),
             Reason::Memory => format!("{} is short of memory", self.mgr.node),

@@ -30,7 +30,7 @@ use wend_sys::seccomp;
 
 use super::stream::{LinkSink, LinkSource};
 use super::wire::{
-    readable2, readable3_spin, recv_msg, send, Cadence, Dest, Msg, Offer, PEER_VERSION,
+    readable2, readable3_spin, recv_msg, send, AutoTerms, Cadence, Dest, Msg, Offer, PEER_VERSION,
 };
 use super::{Manager, LINK_SILENCE, PING_EVERY, SPIN_ANSWER, STEP_TIMEOUT};
 use lazy::Lazy;
@@ -474,6 +474,11 @@ impl Guest {
                     Some(_) => {}
                 }
             }
+            if let Some((to, auto)) = self.mgr.registry.take_suggestion(self.local) {
+                if let Err(end) = self.send(&Msg::Suggest { to, auto }) {
+                    return end;
+                }
+            }
             if self.said.elapsed() >= PING_EVERY {
                 let cpu_ns = (super::registry::cpu_secs(self.local) * 1e9) as u64;
                 if let Err(end) = self.send(&Msg::Ping { cpu_ns }) {
@@ -760,10 +765,11 @@ impl Guest {
             Msg::Recall {
                 to: Some(dest),
                 token,
+                auto,
             } => {
                 self.pull_all()?;
                 self.flush_readahead()?;
-                return self.pass_on(dest, token);
+                return self.pass_on(dest, token, auto);
             }
             Msg::Pages { addr, data } => self.pages(addr, &data)?,
             Msg::Released => {
@@ -884,7 +890,7 @@ impl Guest {
     }
 
     /// Send the guest on to `dest`; home switches to it when it attaches.
-    fn pass_on(&mut self, dest: Dest, token: u64) -> Result<(), End> {
+    fn pass_on(&mut self, dest: Dest, token: u64, auto: Option<AutoTerms>) -> Result<(), End> {
         let stay = |g: &mut Guest, reason: String| -> Result<(), End> {
             tracing::warn!(local = g.local, to = %dest.node, "pass-on failed: {reason}");
             g.send(&Msg::Stayed { reason })
@@ -900,7 +906,7 @@ impl Guest {
             migrations: self.offer.migrations + 1,
             cpu_secs: super::registry::cpu_secs(self.local) + self.offer.cpu_secs,
             mem_bytes: super::registry::mem_bytes(self.local),
-            auto: None,
+            auto,
             // Stop and copy: only home's frozen original can serve pages later.
             lazy: false,
             ..self.offer.clone()

@@ -643,42 +643,45 @@ impl Away {
                 .send(&Msg::Lock { locked })
                 .err()
                 .and_then(|e| self.link_broke(e)),
-            Command::Move { to, reply } => {
-                if self.pending.is_some() {
-                    let _ = reply.send(Err(failed("a move of this process is under way")));
-                    return None;
-                }
-                if let Some(d) = &to {
-                    if d.node == self.node {
-                        let _ = reply.send(Err(failed(format!(
-                            "process {} already runs on {}",
-                            self.pid, d.node
-                        ))));
-                        return None;
-                    }
-                }
-                let token = token();
-                let state = if to.is_none() {
-                    ProcState::Returning
-                } else {
-                    ProcState::Migrating
-                };
-                self.mgr
-                    .registry
-                    .set_state(self.pid, state, Some(&self.node));
-                self.pending = Some(Pending {
-                    to: to.clone(),
-                    token,
-                    reply,
-                    since: Instant::now(),
-                });
-                if let Err(e) = self.send(&Msg::Recall { to, token }) {
-                    return self.link_broke(e);
-                }
-                None
-            }
+            Command::Move { to, reply } => self.recall(to, reply, None),
             Command::Attach { link, token, node } => self.attach(link, token, node),
         }
+    }
+
+    /// Ask the remote to send the process home (`to` None) or on to another node.
+    fn recall(&mut self, to: Option<Dest>, reply: Reply, auto: Option<AutoTerms>) -> Option<End> {
+        if self.pending.is_some() {
+            let _ = reply.send(Err(failed("a move of this process is under way")));
+            return None;
+        }
+        if let Some(d) = &to {
+            if d.node == self.node {
+                let _ = reply.send(Err(failed(format!(
+                    "process {} already runs on {}",
+                    self.pid, d.node
+                ))));
+                return None;
+            }
+        }
+        let token = token();
+        let state = if to.is_none() {
+            ProcState::Returning
+        } else {
+            ProcState::Migrating
+        };
+        self.mgr
+            .registry
+            .set_state(self.pid, state, Some(&self.node));
+        self.pending = Some(Pending {
+            to: to.clone(),
+            token,
+            reply,
+            since: Instant::now(),
+        });
+        if let Err(e) = self.send(&Msg::Recall { to, token, auto }) {
+            return self.link_broke(e);
+        }
+        None
     }
 
     /// A node the process was passed on to reports it rebuilt: switch to it.
@@ -763,6 +766,17 @@ impl Away {
             Msg::Ping { cpu_ns } => {
                 self.mgr.registry.away_cpu(self.pid, cpu_ns as f64 / 1e9);
                 None
+            }
+            Msg::Suggest { to, auto } => {
+                // The node it runs on would pass it on (its balancer found a better node than
+                // it and than home): a move home would make, as one step.
+                if self.mgr.registry.is_locked(self.pid) || self.pending.is_some() {
+                    return None;
+                }
+                tracing::info!(pid = self.pid, from = %self.node, to = %to.node, "passed on by the balancer");
+                let (reply, _) = oneshot::channel();
+                let to = (to.node != self.mgr.node).then_some(to);
+                self.recall(to, reply, Some(auto))
             }
             Msg::PageWant { addr, len } => self.page_want(addr, len),
             Msg::PagesDone => {

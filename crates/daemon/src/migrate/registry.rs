@@ -3,12 +3,13 @@
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wend_ckpt::StayPath;
 use wend_proto::{Caller, ProcInfo, ProcState};
 
 use super::home::Command;
+use super::wire::{AutoTerms, Dest};
 use crate::flags::NodeFlags;
 
 #[derive(Debug)]
@@ -72,7 +73,15 @@ struct GuestEntry {
     locked: bool,
     /// Why it must go home, once the balancer or the owner decided it.
     leave: Option<String>,
+    /// A node the balancer would pass it on to, for its thread to suggest to home.
+    suggest: Option<(Dest, AutoTerms)>,
+    /// When it last made a suggestion (the balancer leaves it alone for a while after).
+    suggested: Option<Instant>,
 }
+
+/// How long the balancer leaves a guest alone after suggesting a move for it (home may have
+/// refused, the target may have: it judges again after that).
+const SUGGEST_AGAIN: Duration = Duration::from_secs(5);
 
 /// The stay reason `wend ps` shows for a locked process.
 const LOCKED: &str = "locked by its user (wend run --lock, wend lock)";
@@ -256,10 +265,24 @@ impl Registry {
                 migrations: g.migrations,
                 cpu_before: g.cpu_before,
                 since_move: g.arrived.elapsed().as_secs_f64(),
-                leaving: g.leave.is_some(),
+                leaving: g.leave.is_some()
+                    || g.suggested.is_some_and(|t| t.elapsed() < SUGGEST_AGAIN),
                 locked: g.locked,
             })
             .collect()
+    }
+
+    /// The balancer would pass the guest `local` on to `to`: its thread asks home to.
+    pub fn suggest(&self, local: i32, to: Dest, auto: AutoTerms) {
+        if let Some(g) = lock(&self.guests).get_mut(&local) {
+            g.suggest = Some((to, auto));
+            g.suggested = Some(Instant::now());
+        }
+    }
+
+    /// The suggestion to send home for the guest `local`, if there is one.
+    pub(super) fn take_suggestion(&self, local: i32) -> Option<(Dest, AutoTerms)> {
+        lock(&self.guests).get_mut(&local)?.suggest.take()
     }
 
     /// The guest `local` was locked or unlocked at home.
@@ -348,6 +371,8 @@ impl Registry {
                 arrived: Instant::now(),
                 locked: offer.locked,
                 leave: None,
+                suggest: None,
+                suggested: None,
             },
         );
         self.flags.set_guests(guests.len() as u32);

@@ -127,7 +127,12 @@ pub enum Msg {
     /// its image follows, the process continues at home.
     Barrier { why: String },
     /// Home to remote: stop the guest and send it home (`to: None`) or to another node.
-    Recall { to: Option<Dest>, token: u64 },
+    Recall {
+        to: Option<Dest>,
+        token: u64,
+        /// The balancer's terms when it asked for the move (the target judges them).
+        auto: Option<AutoTerms>,
+    },
     /// Remote to home: the image of the returning process follows.
     Returning,
     /// Home to remote: it runs at home (or at the new node) now; drop your copy.
@@ -143,6 +148,9 @@ pub enum Msg {
     },
     /// Liveness, and the guest's CPU time so far on this node (nanoseconds).
     Ping { cpu_ns: u64 },
+    /// Remote to home: this node's balancer would move the process on to `to` (home asks it
+    /// to pass the process on, unless it is locked or already moving).
+    Suggest { to: Dest, auto: AutoTerms },
     /// Home to remote: the process was locked (`wend lock`) or unlocked at home; the node it
     /// runs on must not send it anywhere by itself either.
     Lock { locked: bool },
@@ -306,6 +314,7 @@ impl Msg {
             Msg::Attach { .. } => "attach",
             Msg::Ping { .. } => "ping",
             Msg::Lock { .. } => "lock",
+            Msg::Suggest { .. } => "suggest",
         }
     }
 }
