@@ -98,17 +98,7 @@ fn main() {
     };
     let file = std::fs::File::open(&path).expect("open bench file");
     for (len, name) in [(4096usize, "4 KiB"), (256 << 10, "256 KiB")] {
-        let pread = Call {
-            nr: libc::SYS_pread64 as u32,
-            args: [fd, 0, len as u64, 0, 0, 0],
-            regions: vec![Region {
-                arg: 1,
-                dir: Dir::Out,
-                len: len as u32,
-                data: Vec::new(),
-                back: Back::UpToRet,
-            }],
-        };
+        let pread = Call::pread(fd as i32, len as u64, 0);
         let mut buf = vec![0u8; len];
         let n = rounds.min((64 << 20) / len);
         stats(

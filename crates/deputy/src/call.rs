@@ -90,6 +90,23 @@ impl Call {
         }
     }
 
+    /// `pread64(fd, buf, len, off)`, its buffer an out region of `len` bytes (at most
+    /// [`MAX_REGION`]) that comes back up to what the call returned.
+    pub fn pread(fd: i32, len: u64, off: u64) -> Call {
+        let len = len.min(u64::from(MAX_REGION));
+        Call {
+            nr: libc::SYS_pread64 as u32,
+            args: [fd as u64, 0, len, off, 0, 0],
+            regions: vec![Region {
+                arg: 1,
+                dir: Dir::Out,
+                len: len as u32,
+                data: Vec::new(),
+                back: Back::UpToRet,
+            }],
+        }
+    }
+
     /// Check the shape (home does this before touching the deputy: a call from the wire is
     /// untrusted input).
     pub fn validate(&self) -> Result<(), CallError> {

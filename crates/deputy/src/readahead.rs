@@ -568,28 +568,12 @@ impl ReadAhead {
             }
             Action::Fill(fd, off) => {
                 self.stats.fills += 1;
-                pread(fd, u64::from(self.cfg.window).max(guest.call.args[2]), off)
+                Call::pread(fd, u64::from(self.cfg.window).max(guest.call.args[2]), off)
             }
             Action::Await => return Step::Wait,
         };
         self.pending = Some(Pending { guest, doing });
         Step::Send(call)
-    }
-}
-
-/// `pread64(fd, len, off)` (at most [`crate::call::MAX_REGION`] bytes).
-fn pread(fd: i32, len: u64, off: u64) -> Call {
-    let len = len.min(u64::from(crate::call::MAX_REGION));
-    Call {
-        nr: libc::SYS_pread64 as u32,
-        args: [fd as u64, 0, len, off, 0, 0],
-        regions: vec![Region {
-            arg: 1,
-            dir: Dir::Out,
-            len: len as u32,
-            data: Vec::new(),
-            back: Back::UpToRet,
-        }],
     }
 }
 

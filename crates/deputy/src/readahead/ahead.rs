@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use super::{pread, Action, Ahead, Pending, ReadAhead, Step, Window};
+use super::{Action, Ahead, Pending, ReadAhead, Step, Window};
 use crate::call::{Call, Outcome};
 use crate::marshal::GuestMem;
 
@@ -82,7 +82,7 @@ impl ReadAhead {
             generation: self.generation,
         });
         self.stats.prefetches += 1;
-        Some(pread(fd, u64::from(self.cfg.window), w.end()))
+        Some(Call::pread(fd, u64::from(self.cfg.window), w.end()))
     }
 
     /// Home's answer to the prefetch; if the guest's read waited for it, what to do for that
