@@ -610,8 +610,11 @@ impl Guest {
 
     /// The guest read that waited for the prefetch goes on as the read-ahead says.
     fn resume(&mut self, next: Option<Step>) -> Result<(), End> {
-        match (next, self.awaiting.take()) {
-            (Some(step), Some(id)) => self.step(id, step),
+        match (next, self.awaiting) {
+            (Some(step), Some(id)) => {
+                self.awaiting = None;
+                self.step(id, step)
+            }
             _ => Ok(()),
         }
     }
