@@ -826,13 +826,19 @@ impl Away {
         let uncommitted = &mut self.uncommitted;
         let mut moves = Vec::new();
         let mut said = self.said;
+        let mut heard = self.heard;
         let mut broke = None;
         let mut stop = || {
             while let Ok(c) = rx.try_recv() {
                 moves.push(c);
             }
             if readable(link.as_fd(), Duration::ZERO) {
-                match recv_msg(link) {
+                let got = recv_msg(link);
+                if got.is_ok() {
+                    // Alive: a call that blocks long must not make the remote look lost.
+                    heard = Instant::now();
+                }
+                match got {
                     Ok(Msg::Cancel { id: c }) if c == id => return true,
                     // The remote faults while this call runs (a signal handler, say): answer now.
                     Ok(Msg::PageWant { addr, len }) => {
@@ -872,6 +878,7 @@ impl Away {
         };
         let done = deputy.execute(&call, &mut stop);
         self.said = said;
+        self.heard = heard;
         if let Some(e) = broke {
             return self.link_broke(e);
         }
