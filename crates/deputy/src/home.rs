@@ -19,6 +19,7 @@
 //!   with [`Deputy::into_stopped`].
 
 mod deny;
+mod direct;
 mod error;
 mod flight;
 
@@ -30,6 +31,7 @@ use wend_sys::ptrace::PendingSignal;
 use wend_sys::{mem, pidfd, proc, DropAction, Stopped, PAGE_SIZE};
 
 pub use self::deny::refused;
+pub use self::direct::DirectStats;
 pub use self::error::{DeputyError, Fate};
 use crate::call::{Call, Dir, Outcome, Region};
 
@@ -102,6 +104,8 @@ pub struct Deputy {
     fate: Option<Fate>,
     /// How often `take_signals` looked (see `kernel_has_pending`).
     peeks: u32,
+    /// Regular-file calls made without injection; None where that is not allowed.
+    direct: Option<direct::Direct>,
 }
 
 impl Deputy {
@@ -124,6 +128,7 @@ impl Deputy {
             waiter: None,
             fate: None,
             peeks: 0,
+            direct: None,
         };
         match d.setup() {
             Ok(()) => Ok(d),
@@ -166,6 +171,9 @@ impl Deputy {
         self.stopped()?.set_injection_insn(Some(code));
         self.scratch = self.map(SCRATCH_MIN)?;
         self.scratch_len = SCRATCH_MIN;
+        self.direct = direct::Direct::new(pid)
+            .inspect_err(|why| tracing::debug!(pid, why, "every forwarded call is injected"))
+            .ok();
         Ok(())
     }
 
@@ -186,6 +194,12 @@ impl Deputy {
 
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// How many forwarded calls ran on copies of the deputy's regular files (see
+    /// `home/direct.rs`), not by injection.
+    pub fn direct_stats(&self) -> DirectStats {
+        self.direct.as_ref().map(|d| d.stats()).unwrap_or_default()
     }
 
     /// Signals the guest already holds (the pending signals recorded in its image): when the
@@ -226,6 +240,13 @@ impl Deputy {
         }
         if !self.signals.is_empty() {
             return Ok(Executed::Interrupted(std::mem::take(&mut self.signals)));
+        }
+        if let Some(d) = &mut self.direct {
+            if !direct::is_direct(call.nr) {
+                d.forget();
+            } else if let Some(out) = d.run(call) {
+                return Ok(Executed::Done(out));
+            }
         }
         let (args, places) = self.place(call)?;
         loop {
@@ -545,6 +566,7 @@ impl Deputy {
     }
 
     fn teardown(&mut self) -> Result<(), DeputyError> {
+        self.direct = None;
         let pid = self.pid;
         let sys = |e| DeputyError::sys(pid, e);
         // Taken signals go back to the process, queued while every signal is blocked so the

@@ -611,3 +611,166 @@ fn with_its_memory_released_the_deputy_still_works_and_ends() {
     d.exit(3).unwrap();
     assert_eq!(cat.parent_saw(), 3 << 8);
 }
+
+fn path_call(nr: i64, path: &std::path::Path, flags: i32) -> Call {
+    let mut p = path.as_os_str().as_encoded_bytes().to_vec();
+    p.push(0);
+    Call {
+        nr: nr as u32,
+        args: [libc::AT_FDCWD as u64, 0, flags as u64, 0o600, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::In,
+            len: p.len() as u32,
+            data: p,
+            back: Back::All,
+        }],
+    }
+}
+
+fn write_call(nr: i64, fd: i64, data: &[u8], off: u64) -> Call {
+    Call {
+        nr: nr as u32,
+        args: [fd as u64, 0, data.len() as u64, off, 0, 0],
+        regions: vec![Region {
+            arg: 1,
+            dir: Dir::In,
+            len: data.len() as u32,
+            data: data.to_vec(),
+            back: Back::All,
+        }],
+    }
+}
+
+/// The file offset of descriptor `fd` of `pid` (/proc/PID/fdinfo).
+fn pos_of(pid: i32, fd: i64) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap();
+    let line = text.lines().find(|l| l.starts_with("pos:")).unwrap();
+    line[4..].trim().parse().unwrap()
+}
+
+/// Whether this test process holds a descriptor of `path`.
+fn we_hold(path: &std::path::Path) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .any(|l| l == path)
+}
+
+#[test]
+fn regular_file_calls_are_made_on_a_copy_that_shares_the_offset_and_goes_with_close() {
+    let mut cat = Cat::start();
+    let f = TempFile::new("direct", b"");
+    let mut d = cat.deputy();
+    let fd = done(
+        d.execute(
+            &path_call(libc::SYS_openat, &f.0, libc::O_RDWR),
+            &mut never(),
+        )
+        .unwrap(),
+    )
+    .ret;
+    assert!(fd >= 3, "openat gave {fd}");
+
+    let o = done(
+        d.execute(
+            &write_call(libc::SYS_write, fd, b"hello world", 0),
+            &mut never(),
+        )
+        .unwrap(),
+    );
+    assert_eq!(o.ret, 11);
+    assert_eq!(
+        pos_of(cat.pid(), fd),
+        11,
+        "the write moved the process's own offset"
+    );
+    assert!(we_hold(&f.0), "the daemon keeps its copy between calls");
+    let seek = Call::scalar(
+        libc::SYS_lseek as u32,
+        [fd as u64, 6, libc::SEEK_SET as u64, 0, 0, 0],
+    );
+    assert_eq!(done(d.execute(&seek, &mut never()).unwrap()).ret, 6);
+    assert_eq!(pos_of(cat.pid(), fd), 6);
+    let o = done(d.execute(&read_call(fd as u64, 64), &mut never()).unwrap());
+    assert_eq!((o.ret, &o.out[..]), (5, &[b"world".to_vec()][..]));
+    let o = done(
+        d.execute(&Call::pread(fd as i32, 4, 1), &mut never())
+            .unwrap(),
+    );
+    assert_eq!((o.ret, &o.out[..]), (4, &[b"ello".to_vec()][..]));
+    let o = done(
+        d.execute(&write_call(libc::SYS_pwrite64, fd, b"J", 0), &mut never())
+            .unwrap(),
+    );
+    assert_eq!(o.ret, 1);
+    assert_eq!(
+        pos_of(cat.pid(), fd),
+        11,
+        "pread and pwrite leave the offset alone"
+    );
+    assert_eq!(std::fs::read(&f.0).unwrap(), b"Jello world");
+    let st = d.direct_stats();
+    assert_eq!((st.direct, st.bytes), (5, 11 + 5 + 4 + 1));
+
+    // A pipe is written by injection, as before.
+    let o = done(
+        d.execute(&write_call(libc::SYS_write, 1, b"pipe", 0), &mut never())
+            .unwrap(),
+    );
+    assert_eq!(o.ret, 4);
+    assert_eq!(cat.expect_out(4), b"pipe");
+    assert_eq!(d.direct_stats().direct, 5);
+
+    // Closing the file at home closes our copy too: nothing keeps it open behind the process.
+    let close = Call::scalar(libc::SYS_close as u32, [fd as u64, 0, 0, 0, 0, 0]);
+    assert_eq!(done(d.execute(&close, &mut never()).unwrap()).ret, 0);
+    assert!(!we_hold(&f.0), "the copy outlived the process's close");
+
+    // A number reused for another file is never served from an old copy.
+    let g = TempFile::new("direct-other", b"other");
+    let fd2 = done(
+        d.execute(
+            &path_call(libc::SYS_openat, &g.0, libc::O_RDONLY),
+            &mut never(),
+        )
+        .unwrap(),
+    )
+    .ret;
+    assert_eq!(fd2, fd, "the lowest free number again");
+    let o = done(d.execute(&read_call(fd2 as u64, 64), &mut never()).unwrap());
+    assert_eq!(o.out, vec![b"other".to_vec()]);
+    drop(d);
+    cat.feed(b"");
+}
+
+#[test]
+fn a_write_past_the_processs_file_size_limit_is_its_own_and_signals_it_not_the_daemon() {
+    let cat = Cat::start();
+    let f = TempFile::new("fsize", b"");
+    let mut d = cat.deputy();
+    let flags = libc::O_WRONLY | libc::O_TRUNC;
+    let fd = done(
+        d.execute(&path_call(libc::SYS_openat, &f.0, flags), &mut never())
+            .unwrap(),
+    )
+    .ret;
+    wend_sys::limits::set(cat.pid(), libc::RLIMIT_FSIZE, 3, 3).unwrap();
+    let o = done(
+        d.execute(&write_call(libc::SYS_write, fd, b"hello", 0), &mut never())
+            .unwrap(),
+    );
+    assert_eq!(o.ret, 3, "cut at the limit of 3 bytes");
+    let o = done(
+        d.execute(&write_call(libc::SYS_write, fd, b"lo", 0), &mut never())
+            .unwrap(),
+    );
+    assert_eq!(o.ret, -i64::from(libc::EFBIG));
+    let signals = d.take_signals().unwrap();
+    assert!(
+        signals.iter().any(|s| s.signo == libc::SIGXFSZ),
+        "the process is signalled: {signals:?}"
+    );
+    assert_eq!(d.direct_stats().direct, 0, "limited writes are injected");
+    assert_eq!(std::fs::read(&f.0).unwrap(), b"hel");
+}

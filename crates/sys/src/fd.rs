@@ -134,3 +134,86 @@ pub fn is_tty(fd: RawFd) -> bool {
     // SAFETY: isatty only inspects the descriptor number.
     unsafe { libc::isatty(fd) == 1 }
 }
+
+/// The file-status flags and access mode of `fd` (F_GETFL).
+pub fn status_flags(fd: &impl AsRawFd) -> Result<i32> {
+    // SAFETY: F_GETFL takes no argument.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    if r < 0 {
+        return Err(SysError::last("fcntl(F_GETFL)", 0));
+    }
+    Ok(r)
+}
+
+/// The magic number of the file system `fd` lies on (`f_type` of fstatfs).
+pub fn fs_magic(fd: &impl AsRawFd) -> Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs64>::zeroed();
+    // SAFETY: `st` is a writable statfs64 the kernel fills.
+    let r = unsafe { libc::fstatfs64(fd.as_raw_fd(), st.as_mut_ptr()) };
+    if r < 0 {
+        return Err(SysError::last("fstatfs", 0));
+    }
+    // SAFETY: the call succeeded, so the kernel filled the struct (and it started zeroed).
+    Ok(unsafe { st.assume_init() }.f_type)
+}
+
+/// A raw result: the value, or the negative errno (as a system call returns it).
+fn raw(r: isize) -> i64 {
+    if r < 0 {
+        -i64::from(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        )
+    } else {
+        r as i64
+    }
+}
+
+/// One `read(2)` (`at` None) or `pread64(2)` into `buf`: the byte count or the negative errno,
+/// exactly as the system call returns them (no retry on EINTR, no short-count loop).
+pub fn raw_read(fd: &impl AsRawFd, buf: &mut [u8], at: Option<i64>) -> i64 {
+    let (p, n) = (buf.as_mut_ptr().cast::<libc::c_void>(), buf.len());
+    // SAFETY: `p` points at `n` writable bytes owned by `buf` for the duration of the call.
+    raw(unsafe {
+        match at {
+            None => libc::read(fd.as_raw_fd(), p, n),
+            Some(off) => libc::pread64(fd.as_raw_fd(), p, n, off),
+        }
+    })
+}
+
+/// One `write(2)` (`at` None) or `pwrite64(2)` of `buf`: the byte count or the negative errno.
+pub fn raw_write(fd: &impl AsRawFd, buf: &[u8], at: Option<i64>) -> i64 {
+    let (p, n) = (buf.as_ptr().cast::<libc::c_void>(), buf.len());
+    // SAFETY: `p` points at `n` readable bytes owned by `buf` for the duration of the call.
+    raw(unsafe {
+        match at {
+            None => libc::write(fd.as_raw_fd(), p, n),
+            Some(off) => libc::pwrite64(fd.as_raw_fd(), p, n, off),
+        }
+    })
+}
+
+/// One `lseek(2)`: the new offset or the negative errno.
+pub fn raw_lseek(fd: &impl AsRawFd, off: i64, whence: i32) -> i64 {
+    // SAFETY: lseek takes only integers.
+    let r = unsafe { libc::lseek64(fd.as_raw_fd(), off, whence) };
+    if r < 0 {
+        raw(-1)
+    } else {
+        r
+    }
+}
+
+/// Whether `fd` is a regular file (fstat).
+pub fn is_regular(fd: &impl AsRawFd) -> Result<bool> {
+    let mut st = std::mem::MaybeUninit::<libc::stat64>::zeroed();
+    // SAFETY: `st` is a writable stat64 the kernel fills.
+    let r = unsafe { libc::fstat64(fd.as_raw_fd(), st.as_mut_ptr()) };
+    if r < 0 {
+        return Err(SysError::last("fstat", 0));
+    }
+    // SAFETY: the call succeeded, so the kernel filled the struct (and it started zeroed).
+    Ok(unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFREG)
+}

@@ -394,6 +394,7 @@ enum End {
 impl Away {
     fn run(mut self, rx: Receiver<Command>) {
         let mut end = self.serve(&rx);
+        self.note_direct();
         let pid = self.pid;
         if let End::Lost(why) = &end {
             if self.uncommitted {
@@ -722,11 +723,27 @@ impl Away {
         None
     }
 
+    /// Log how many forwarded calls the daemon made on copies of the deputy's files.
+    fn note_direct(&self) {
+        if let Some(d) = &self.deputy {
+            let st = d.direct_stats();
+            if st.direct > 0 {
+                tracing::debug!(
+                    pid = self.pid,
+                    calls = st.direct,
+                    bytes = st.bytes,
+                    "forwarded file calls made on copies of the descriptors"
+                );
+            }
+        }
+    }
+
     fn message(&mut self, m: Msg, rx: &Receiver<Command>) -> Option<End> {
         match m {
             Msg::Syscall { id, call } => self.syscall(id, call, rx),
             Msg::Exited { code } => {
                 tracing::info!(pid = self.pid, code, "exited on {}", self.node);
+                self.note_direct();
                 if let Some(d) = self.deputy.take() {
                     if let Err(e) = d.exit(code) {
                         tracing::warn!(pid = self.pid, "ending the deputy failed: {e}");
@@ -736,6 +753,7 @@ impl Away {
             }
             Msg::Killed { signo } => {
                 tracing::info!(pid = self.pid, signo, "killed on {}", self.node);
+                self.note_direct();
                 if let Some(d) = self.deputy.take() {
                     if let Err(e) = d.kill_by(signo) {
                         tracing::warn!(pid = self.pid, "ending the deputy failed: {e}");
