@@ -31,7 +31,7 @@ use wend_sys::ptrace::PendingSignal;
 use wend_sys::{mem, pidfd, proc, DropAction, Stopped, PAGE_SIZE};
 
 pub use self::deny::refused;
-pub use self::direct::DirectStats;
+pub use self::direct::{is_file_call, DirectStats, BEHIND_MAX};
 pub use self::error::{DeputyError, Fate};
 use crate::call::{Call, Dir, Outcome, Region};
 
@@ -196,6 +196,15 @@ impl Deputy {
         self.pid
     }
 
+    /// How many bytes of writes to descriptor `fd` the remote may answer itself and send home
+    /// behind (to run here in order, before any later call): 0 unless `fd` is a regular file
+    /// the daemon writes directly (see `home/direct.rs`), opened without `O_SYNC`/`O_DSYNC`,
+    /// and its file system has 16 times that much free space. A write behind that fails
+    /// anyway (another process filled the disk, a quota) is the caller's to report.
+    pub fn behind_credit(&mut self, fd: i32) -> u64 {
+        self.direct.as_mut().map_or(0, |d| d.behind_credit(fd))
+    }
+
     /// How many forwarded calls ran on copies of the deputy's regular files (see
     /// `home/direct.rs`), not by injection.
     pub fn direct_stats(&self) -> DirectStats {
@@ -242,7 +251,7 @@ impl Deputy {
             return Ok(Executed::Interrupted(std::mem::take(&mut self.signals)));
         }
         if let Some(d) = &mut self.direct {
-            if !direct::is_direct(call.nr) {
+            if !direct::is_file_call(call.nr) {
                 d.forget();
             } else if let Some(out) = d.run(call) {
                 return Ok(Executed::Done(out));

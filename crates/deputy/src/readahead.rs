@@ -250,6 +250,24 @@ impl ReadAhead {
         self.plan(guest, now)
     }
 
+    /// Whether the call the last [`Step::Send`] carries is the guest's own (not a probe, a
+    /// sync or a fill), so the caller could answer the guest itself (a write sent behind; then
+    /// it says so with [`ReadAhead::answered_by_caller`]).
+    pub fn sends_guest_call(&self) -> bool {
+        matches!(
+            self.pending,
+            Some(Pending {
+                doing: Action::Original,
+                ..
+            })
+        )
+    }
+
+    /// The caller answered the guest's call itself: no [`ReadAhead::answer`] follows.
+    pub fn answered_by_caller(&mut self) {
+        self.pending = None;
+    }
+
     /// Home's answer to the call [`Step::Send`] asked for (taken: a fill's bytes become the
     /// window without a copy).
     pub fn answer(

@@ -145,8 +145,9 @@ pub fn status_flags(fd: &impl AsRawFd) -> Result<i32> {
     Ok(r)
 }
 
-/// The magic number of the file system `fd` lies on (`f_type` of fstatfs).
-pub fn fs_magic(fd: &impl AsRawFd) -> Result<i64> {
+/// The file system `fd` lies on: its magic number (`f_type`) and the bytes free to
+/// unprivileged users (`f_bavail * f_bsize`), from fstatfs.
+pub fn fs_info(fd: &impl AsRawFd) -> Result<(i64, u64)> {
     let mut st = std::mem::MaybeUninit::<libc::statfs64>::zeroed();
     // SAFETY: `st` is a writable statfs64 the kernel fills.
     let r = unsafe { libc::fstatfs64(fd.as_raw_fd(), st.as_mut_ptr()) };
@@ -154,7 +155,9 @@ pub fn fs_magic(fd: &impl AsRawFd) -> Result<i64> {
         return Err(SysError::last("fstatfs", 0));
     }
     // SAFETY: the call succeeded, so the kernel filled the struct (and it started zeroed).
-    Ok(unsafe { st.assume_init() }.f_type)
+    let st = unsafe { st.assume_init() };
+    let free = st.f_bavail.saturating_mul(st.f_bsize.max(0) as u64);
+    Ok((st.f_type, free))
 }
 
 /// A raw result: the value, or the negative errno (as a system call returns it).

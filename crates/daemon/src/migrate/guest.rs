@@ -10,6 +10,7 @@
 //! runs at once; the same thread serves its page faults from its userfaultfd, asking home for
 //! the pages, and places the pages home pushes in the background, until every page is here.
 
+mod behind;
 mod lazy;
 mod pull;
 
@@ -33,6 +34,7 @@ use super::wire::{
     readable2, readable3_spin, recv_msg, send, AutoTerms, Cadence, Dest, Msg, Offer, PEER_VERSION,
 };
 use super::{Manager, LINK_SILENCE, PING_EVERY, SPIN_ANSWER, STEP_TIMEOUT};
+use behind::Behind;
 use lazy::Lazy;
 use pull::{Io, LazyVm};
 
@@ -184,6 +186,7 @@ pub fn serve_offer(mgr: Arc<Manager>, mut link: Link, offer: Offer) {
         cadence: Cadence::default(),
         lazy,
         early: VecDeque::new(),
+        behind: Behind::default(),
     };
     g.run();
     mgr.registry.drop_guest(local);
@@ -308,6 +311,8 @@ struct Guest {
     lazy: Option<Lazy>,
     /// Messages from home read while waiting for pages, handled before the next poll.
     early: VecDeque<Msg>,
+    /// Writes answered here and sent home behind.
+    behind: Behind,
 }
 
 /// How a guest's stay here ended.
@@ -341,6 +346,14 @@ impl Guest {
                 ra.served,
                 ra.fills + ra.prefetches,
                 ra.prefetches
+            );
+        }
+        if self.behind.sent > 0 {
+            tracing::info!(
+                local = self.local,
+                "write-behind: {} writes ({} bytes) answered here and made at home",
+                self.behind.sent,
+                self.behind.bytes
             );
         }
         match end {
@@ -596,6 +609,15 @@ impl Guest {
                 Ok(())
             }
             Step::Send(call) => {
+                if self.ra.sends_guest_call() {
+                    if let Some((bid, n)) = self.behind.take(&call) {
+                        // Answered first (the guest runs on while the bytes go home);
+                        // home makes it before any later call.
+                        self.ra.answered_by_caller();
+                        self.reply(id, n);
+                        return self.send(&Msg::Syscall { id: bid, call });
+                    }
+                }
                 // Kept for a resend; taken back from the message rather than copied (a write's
                 // data may be megabytes).
                 let m = Msg::Syscall { id, call };
@@ -625,17 +647,16 @@ impl Guest {
     /// and which home runs even while a move is pending.
     fn flush_readahead(&mut self) -> Result<(), End> {
         let syncs = self.ra.flush();
-        if syncs.is_empty() {
-            return Ok(());
+        if !syncs.is_empty() {
+            let stats = self.ra.stats();
+            tracing::debug!(
+                local = self.local,
+                served = stats.served,
+                fills = stats.fills,
+                syncs = syncs.len(),
+                "read-ahead: home's offsets synced"
+            );
         }
-        let stats = self.ra.stats();
-        tracing::debug!(
-            local = self.local,
-            served = stats.served,
-            fills = stats.fills,
-            syncs = syncs.len(),
-            "read-ahead: home's offsets synced"
-        );
         for (k, call) in syncs.into_iter().enumerate() {
             let id = u64::MAX - k as u64;
             self.send(&Msg::Syscall {
@@ -649,15 +670,40 @@ impl Guest {
                         id,
                         call: call.clone(),
                     })?,
-                    Ok(Msg::Signal { signo, siginfo }) => deliver(self.local, signo, &siginfo),
-                    // Pings, answers to calls given up; a recall is answered by the move that
-                    // follows.
-                    Ok(_) => {}
+                    Ok(m) => self.while_leaving(m),
                     Err(e) => return Err(End::Orphaned(e)),
                 }
             }
         }
+        // Every write sent behind made at home before the guest ends or goes on.
+        for m in std::mem::take(&mut self.early) {
+            if let Msg::Result { id, outcome } = &m {
+                if self.behind.answered(*id, outcome.ret) {
+                    continue;
+                }
+            }
+            self.early.push_back(m);
+        }
+        while self.behind.in_flight() > 0 {
+            match recv_msg(&mut self.link) {
+                Ok(m) => self.while_leaving(m),
+                Err(e) => return Err(End::Orphaned(e)),
+            }
+        }
         Ok(())
+    }
+
+    /// A message from home while the guest is about to leave or end: answers to writes sent
+    /// behind are counted, signals delivered; pings, answers to calls given up and recalls
+    /// (answered by the move that follows) are dropped.
+    fn while_leaving(&mut self, m: Msg) {
+        match m {
+            Msg::Result { id, outcome } => {
+                self.behind.answered(id, outcome.ret);
+            }
+            Msg::Signal { signo, siginfo } => deliver(self.local, signo, &siginfo),
+            _ => {}
+        }
     }
 
     fn reply(&mut self, id: u64, ret: i64) {
@@ -711,6 +757,7 @@ impl Guest {
             }
             Decision::Forward(p) => {
                 self.cancelling = false;
+                self.behind.note_call(p.call.nr);
                 let step = self.with_mem(|ra, mem| ra.begin(p, mem, Instant::now()))?;
                 self.step(n.id, step)?;
             }
@@ -744,6 +791,9 @@ impl Guest {
                 self.resume(next)?;
             }
             Msg::Result { id, outcome } => {
+                if self.behind.answered(id, outcome.ret) {
+                    return Ok(());
+                }
                 if self.outstanding.as_ref().is_some_and(|o| o.0 == id) {
                     self.outstanding = None;
                     let step = self.with_mem(|ra, mem| {
@@ -781,6 +831,7 @@ impl Guest {
                 return Err(End::Left);
             }
             Msg::Ping { .. } => {}
+            Msg::Behind { fd, bytes } => self.behind.grant(fd, bytes),
             Msg::Lock { locked } => {
                 tracing::info!(local = self.local, locked, "locked or unlocked at home");
                 self.offer.locked = locked;

@@ -16,7 +16,7 @@
 mod commit;
 mod push;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::AsFd;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -33,7 +33,10 @@ use super::stream::{LinkSink, LinkSource};
 use super::wire::{
     readable, readable3_spin, recv_msg, AutoTerms, Cadence, Dest, HomeRef, Msg, Offer, PEER_VERSION,
 };
-use super::{Manager, LINK_SILENCE, LOST_STATUS, PING_EVERY, STEP_TIMEOUT};
+use super::{
+    Manager, BEHIND_IDS, BEHIND_SLOTS, HOME_RUNS_IDS, LINK_SILENCE, LOST_STATUS, PING_EVERY,
+    STEP_TIMEOUT,
+};
 use push::Push;
 
 /// Whether this daemon offers post-copy (default yes; `WEND_POSTCOPY=0` turns it off).
@@ -301,6 +304,8 @@ fn send_away(
             said: Instant::now(),
             cadence: Cadence::default(),
             looked: Instant::now(),
+            deferred: HashMap::new(),
+            behind: (0, 0),
             pending: None,
             early: VecDeque::new(),
             uncommitted: push.is_some(),
@@ -346,11 +351,6 @@ struct Pending {
     since: Instant,
 }
 
-/// Call ids at and above this one are the remote's read-ahead offset syncs. (Seccomp
-/// notification ids count up from a random 64-bit start: one of them lands here with a
-/// chance of 2^-52 per listener, and then only loses a move's dropping of that call.)
-const READAHEAD_SYNC_IDS: u64 = u64::MAX - 4096;
-
 /// How often signals to the home pid of a process that is away are looked for while it
 /// makes calls (every turn of the loop when it makes none).
 const SIGNAL_LOOK_EVERY: Duration = Duration::from_millis(1);
@@ -379,6 +379,11 @@ struct Away {
     uncommitted: bool,
     /// The `wend migrate` that sent it post-copy, answered when every page arrived.
     arrival: Option<(Reply, MigrateReport, Instant)>,
+    /// Writes sent behind that failed here, by descriptor: the error the process gets at its
+    /// next write, fsync or close of it.
+    deferred: HashMap<i32, i64>,
+    /// Writes sent behind made here, and their bytes.
+    behind: (u64, u64),
 }
 
 /// How the deputy's time away ended.
@@ -409,7 +414,16 @@ impl Away {
             End::Home => {
                 tracing::info!(pid, "back home");
             }
-            End::Ended => self.mgr.registry.forget(pid),
+            End::Ended => {
+                if !self.deferred.is_empty() {
+                    tracing::error!(
+                        pid,
+                        fds = ?self.deferred.keys().collect::<Vec<_>>(),
+                        "it ended without learning that writes sent behind failed"
+                    );
+                }
+                self.mgr.registry.forget(pid)
+            }
             End::Lost(why) => {
                 tracing::error!(
                     pid,
@@ -732,6 +746,8 @@ impl Away {
                     pid = self.pid,
                     calls = st.direct,
                     bytes = st.bytes,
+                    behind = self.behind.0,
+                    behind_bytes = self.behind.1,
                     "forwarded file calls made on copies of the descriptors"
                 );
             }
@@ -821,12 +837,71 @@ impl Away {
         }
     }
 
+    /// The error a write sent behind to the descriptor `call` writes, syncs or closes met,
+    /// if any (taken: reported once).
+    fn deferred_error(&mut self, call: &wend_deputy::Call) -> Option<i64> {
+        if self.deferred.is_empty() {
+            return None;
+        }
+        let reports = [
+            libc::SYS_write,
+            libc::SYS_pwrite64,
+            libc::SYS_writev,
+            libc::SYS_pwritev,
+            libc::SYS_pwritev2,
+            libc::SYS_fsync,
+            libc::SYS_fdatasync,
+            libc::SYS_close,
+        ];
+        if !reports.contains(&i64::from(call.nr)) {
+            return None;
+        }
+        self.deferred.remove(&(call.args[0] as i64 as i32))
+    }
+
+    /// A write sent behind was made: a failure is kept for the process's next write, fsync
+    /// or close of that descriptor (it was told the write succeeded).
+    fn behind_made(&mut self, call: &wend_deputy::Call, ret: i64) {
+        let want = call.args[2] as i64;
+        self.behind.0 += 1;
+        if ret > 0 {
+            self.behind.1 += ret as u64;
+        }
+        if ret != want {
+            let fd = call.args[0] as i64 as i32;
+            let err = if ret < 0 { ret } else { -i64::from(libc::EIO) };
+            tracing::error!(
+                pid = self.pid,
+                fd,
+                bytes = want,
+                ret,
+                "a write sent behind failed at home; the process gets error {} at its next write, fsync or close of that descriptor",
+                -err
+            );
+            self.deferred.entry(fd).or_insert(err);
+        }
+    }
+
+    /// After the guest's own write `call` (which it waited for) returned `ret`: home's grant
+    /// to write behind on that descriptor, if any.
+    fn behind_grant(&mut self, call: &wend_deputy::Call, ret: i64) -> Option<Msg> {
+        let nr = i64::from(call.nr);
+        let full = ret > 0 && ret as u64 == call.args[2];
+        if !(nr == libc::SYS_write || nr == libc::SYS_pwrite64) || !full {
+            return None;
+        }
+        let fd = call.args[0] as i64 as i32;
+        let bytes = self.deputy.as_mut()?.behind_credit(fd);
+        (bytes > 0).then_some(Msg::Behind { fd, bytes })
+    }
+
     fn syscall(&mut self, id: u64, call: wend_deputy::Call, rx: &Receiver<Command>) -> Option<End> {
         self.cadence.called();
-        // Ids from u64::MAX down are the remote's read-ahead offset syncs before the process
-        // leaves it (see wend_deputy::readahead): they run here even while a move is pending,
-        // or it would land with home's offsets behind what it read.
-        if self.pending.is_some() && id < READAHEAD_SYNC_IDS {
+        let behind = (BEHIND_IDS..BEHIND_IDS + BEHIND_SLOTS).contains(&id);
+        // The remote's own calls (read-ahead offset syncs, writes sent behind) run here even
+        // while a move is pending, or it would land with home's offsets behind what it read
+        // and without the writes it was told were made.
+        if self.pending.is_some() && id < HOME_RUNS_IDS {
             // A recall is on its way: the call runs wherever the process lands.
             return self
                 .send(&Msg::Dropped { id })
@@ -835,6 +910,26 @@ impl Away {
         }
         if !commit::looks_only(call.nr) {
             self.commit("a forwarded call changes something at home");
+        }
+        let report = if behind {
+            None
+        } else {
+            self.deferred_error(&call)
+        };
+        if let Some(err) = report.filter(|_| call.nr != libc::SYS_close as u32) {
+            // A write behind to this descriptor failed: this call fails with its error.
+            let out = call
+                .regions
+                .iter()
+                .filter(|r| r.dir != wend_deputy::Dir::In);
+            let outcome = wend_deputy::Outcome {
+                ret: err,
+                out: out.map(|_| Vec::new()).collect(),
+            };
+            return self
+                .send(&Msg::Result { id, outcome })
+                .err()
+                .and_then(|e| self.link_broke(e));
         }
         let link = self.link.as_mut()?;
         let deputy = self.deputy.as_mut()?;
@@ -892,33 +987,51 @@ impl Away {
                     return true;
                 }
             }
-            !moves.is_empty()
+            // A write sent behind was answered already: it is never cut short.
+            !behind && !moves.is_empty()
         };
-        let done = deputy.execute(&call, &mut stop);
+        let mut taken = Vec::new();
+        let done = loop {
+            match deputy.execute(&call, &mut stop) {
+                // Nothing was made: make it again (the signals go to the guest as always).
+                Ok(Executed::Interrupted(sigs)) if behind => taken.extend(sigs),
+                Ok(Executed::Cancelled) if behind && !stop() => {}
+                done => break done,
+            }
+        };
         self.said = said;
         self.heard = heard;
         if let Some(e) = broke {
             return self.link_broke(e);
         }
-        let reply = match done {
-            Ok(Executed::Done(outcome)) => vec![Msg::Result { id, outcome }],
-            Ok(Executed::Interrupted(sigs)) => {
-                let mut v: Vec<Msg> = sigs
-                    .into_iter()
-                    .map(|s| Msg::Signal {
-                        signo: s.signo,
-                        siginfo: s.siginfo.to_vec(),
-                    })
-                    .collect();
-                v.push(Msg::Interrupted { id });
-                v
+        let signal = |s: Signal| Msg::Signal {
+            signo: s.signo,
+            siginfo: s.siginfo.to_vec(),
+        };
+        let mut reply: Vec<Msg> = taken.into_iter().map(signal).collect();
+        match done {
+            Ok(Executed::Done(mut outcome)) => {
+                if behind {
+                    self.behind_made(&call, outcome.ret);
+                } else if let Some(grant) = self.behind_grant(&call, outcome.ret) {
+                    // Before the answer: the remote holds it before the guest's next call.
+                    reply.push(grant);
+                }
+                if let Some(err) = report {
+                    outcome.ret = err; // close: made, and it reports the failed write
+                }
+                reply.push(Msg::Result { id, outcome });
             }
-            Ok(Executed::Cancelled) => vec![Msg::Dropped { id }],
+            Ok(Executed::Interrupted(sigs)) => {
+                reply.extend(sigs.into_iter().map(signal));
+                reply.push(Msg::Interrupted { id });
+            }
+            Ok(Executed::Cancelled) => reply.push(Msg::Dropped { id }),
             Err(e) => {
                 tracing::error!(pid = self.pid, "the deputy failed: {e}");
                 return Some(End::Lost(format!("its deputy at home failed: {e}")));
             }
-        };
+        }
         for m in &reply {
             if let Err(e) = self.send(m) {
                 return self.link_broke(e);

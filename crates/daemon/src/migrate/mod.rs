@@ -59,6 +59,22 @@ pub const SPIN_ANSWER: Duration = Duration::from_micros(300);
 /// program making calls back to back makes its next one within a few microseconds.
 pub const SPIN_NEXT: Duration = Duration::from_micros(200);
 
+/// Call ids at and above this one are the remote's own calls, which home runs even while a
+/// move is pending (the process must land with them done): the read-ahead's offset syncs
+/// (`u64::MAX` down, see `guest::flush_readahead`) and writes sent behind ([`BEHIND_IDS`]).
+/// Seccomp notification ids count up from a random 64-bit start: one of them lands here with
+/// a chance of 2^-52 per listener, and then only loses a move's dropping of that call.
+pub const HOME_RUNS_IDS: u64 = u64::MAX - 4096;
+
+/// Writes sent behind: a write to a regular file home allows it for (`Msg::Behind`) is
+/// answered on the remote at once and sent home under an id of `BEHIND_IDS ..
+/// BEHIND_IDS + BEHIND_SLOTS`, where it runs in order before any later call. Home never drops
+/// or cancels one (it retries one a signal interrupted) and answers each; one that fails is
+/// reported at the process's next write, fsync or close of that descriptor, as NFS does.
+pub const BEHIND_IDS: u64 = HOME_RUNS_IDS;
+/// How many writes may be on their way behind at once (ids are reused in turn).
+pub const BEHIND_SLOTS: u64 = 1024;
+
 /// What the migration side of a daemon shares between its threads.
 #[derive(Debug)]
 pub struct Manager {

@@ -11,7 +11,7 @@ use wend_deputy::{Call, Outcome};
 use wend_link::Link;
 
 /// Version of this message set; a link whose first message carries another is refused.
-pub const PEER_VERSION: u16 = 3;
+pub const PEER_VERSION: u16 = 4;
 
 /// Who a process belongs to: its home node and its pid there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +154,9 @@ pub enum Msg {
     /// Home to remote: the process was locked (`wend lock`) or unlocked at home; the node it
     /// runs on must not send it anywhere by itself either.
     Lock { locked: bool },
+    /// Home to remote: writes to descriptor `fd` may be written behind, up to `bytes` of them
+    /// on their way at once (0: no more); see `migrate::BEHIND_IDS`.
+    Behind { fd: i32, bytes: u64 },
 }
 
 /// The next message on `link` (errors as text for logs and replies).
@@ -315,6 +318,7 @@ impl Msg {
             Msg::Ping { .. } => "ping",
             Msg::Lock { .. } => "lock",
             Msg::Suggest { .. } => "suggest",
+            Msg::Behind { .. } => "behind",
         }
     }
 }

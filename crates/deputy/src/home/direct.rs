@@ -41,9 +41,14 @@ const LOCAL_FS: [i64; 7] = [
     0x794C_7630,
 ];
 const RLIMIT_FSIZE: u32 = 1;
+/// The most bytes of writes to one file the remote may have on their way (written behind).
+pub const BEHIND_MAX: u64 = 4 << 20;
+/// ... and at most this share of the file system's free space (1/16).
+const BEHIND_FREE_SHIFT: u32 = 4;
 
-/// The calls [`Direct::run`] may make.
-pub(super) fn is_direct(nr: u32) -> bool {
+/// The calls [`Direct::run`] may make: `read`, `pread64`, `write`, `pwrite64`, `lseek`, calls
+/// on one open file that never change the descriptor table.
+pub fn is_file_call(nr: u32) -> bool {
     [
         libc::SYS_read,
         libc::SYS_pread64,
@@ -162,6 +167,26 @@ impl Direct {
         Some(Outcome { ret, out })
     }
 
+    /// How many bytes of writes to `fd` the remote may answer at once and send behind (see
+    /// [`crate::home::Deputy::behind_credit`]): 0 unless writes to it are made directly and
+    /// are not synchronous (`O_SYNC`, `O_DSYNC`); at most [`BEHIND_MAX`] and 1/16 of the free
+    /// space of its file system, so a write behind finds room unless another process fills
+    /// the disk meanwhile.
+    pub(super) fn behind_credit(&mut self, fd: i32) -> u64 {
+        let Some(file) = self.file(fd, true) else {
+            return 0;
+        };
+        let flags = fd::status_flags(file).unwrap_or(libc::O_SYNC);
+        if flags & (libc::O_SYNC | libc::O_DSYNC) != 0 || flags & libc::O_ACCMODE == libc::O_RDONLY
+        {
+            return 0;
+        }
+        match fd::fs_info(file) {
+            Ok((_, free)) => (free >> BEHIND_FREE_SHIFT).min(BEHIND_MAX),
+            Err(_) => 0,
+        }
+    }
+
     /// A copy of descriptor `fd` if it qualifies now (see the module docs).
     fn file(&mut self, fd: i32, write: bool) -> Option<&OwnedFd> {
         if self.others.contains(&fd) {
@@ -176,7 +201,7 @@ impl Direct {
             // EBADF and the like: the injected call gives the process's own error.
             let copy = pidfd::get_fd(&self.pidfd, self.pid, fd).ok()?;
             let local = fd::is_regular(&copy).unwrap_or(false)
-                && fd::fs_magic(&copy).is_ok_and(|m| LOCAL_FS.contains(&m));
+                && fd::fs_info(&copy).is_ok_and(|(m, _)| LOCAL_FS.contains(&m));
             if !local {
                 self.others.push(fd);
                 return None;
