@@ -153,7 +153,7 @@ pub(crate) fn connect(
     let mut link = finish(stream, addr, state, suite);
     // Key confirmation: the first transport message.
     link.tx
-        .send_parts_until(&[CONFIRM], Some(deadline))
+        .send_parts_until(&[CONFIRM], Some(deadline), None)
         .map_err(|e| match e {
             LinkError::PeerClosed | LinkError::Truncated { .. } => {
                 LinkError::Truncated { what: "handshake" }

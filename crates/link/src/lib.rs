@@ -188,14 +188,23 @@ impl Link {
         handshake::accept(stream, key, timeout)
     }
 
-    /// Sends one message (see [`LinkTx::send`]).
+    /// Sends one message (see [`LinkTx::send`]). While the socket has no room, what the peer
+    /// sends is read and kept for [`Link::recv`], so two peers sending to each other at once
+    /// never wait for ever; a caller that polls the socket must ask [`Link::buffered`] too.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), LinkError> {
-        self.tx.send(msg)
+        self.send_parts(&[msg])
     }
 
-    /// Sends the concatenation of `parts` as one message (see [`LinkTx::send_parts`]).
+    /// Sends the concatenation of `parts` as one message (see [`Link::send`]).
     pub fn send_parts(&mut self, parts: &[&[u8]]) -> Result<(), LinkError> {
-        self.tx.send_parts(parts)
+        self.tx
+            .send_parts_until(parts, None, Some(&mut self.rx.stash))
+    }
+
+    /// Whether a message (or part of one) waits here already, read while a send waited for
+    /// room: poll(2) on the socket does not show it.
+    pub fn buffered(&self) -> bool {
+        self.rx.buffered()
     }
 
     /// Receives one whole message (see [`LinkRx::recv`]).

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::error::LinkError;
 use crate::frame::{batch, next_plain, plain_total, HEADER, PREFIX, TAG};
-use crate::sock::{message_error, read_full, Deadline};
+use crate::sock::{message_error, read_stashed, Deadline, Stash};
 use crate::{Shared, MAX_MESSAGE};
 
 /// Capacity reserved for a message body before any of it has arrived: a peer announcing a
@@ -22,6 +22,8 @@ pub struct LinkRx {
     /// Ciphertext read from the socket (grown on demand up to one batch, never shrunk).
     buf: Vec<u8>,
     broken: bool,
+    /// What a send of the whole link read while it waited for room; read before the socket.
+    pub(crate) stash: Stash,
 }
 
 fn corrupt(detail: &'static str) -> LinkError {
@@ -50,6 +52,7 @@ impl LinkRx {
             nonce: 0,
             buf: Vec::new(),
             broken: false,
+            stash: Stash::default(),
         }
     }
 
@@ -91,14 +94,15 @@ impl LinkRx {
     ) -> Result<Vec<u8>, LinkError> {
         let stream = &self.shared.stream;
         let mut prefix = [0u8; PREFIX];
-        read_full(stream, &mut prefix, deadline).map_err(|p| message_error(p, false, "receive"))?;
+        read_stashed(&mut self.stash, stream, &mut prefix, deadline)
+            .map_err(|p| message_error(p, false, "receive"))?;
         let clen = usize::from(u16::from_be_bytes(prefix));
         if clen < HEADER + TAG {
             return Err(corrupt("a frame is too short to hold a message header"));
         }
         self.ensure_buf(clen);
         let stream = &self.shared.stream;
-        read_full(stream, &mut self.buf[..clen], deadline)
+        read_stashed(&mut self.stash, stream, &mut self.buf[..clen], deadline)
             .map_err(|p| message_error(p, true, "receive"))?;
 
         // The first frame opens into the result itself (the cipher wants room for the tag).
@@ -132,7 +136,8 @@ impl LinkRx {
         while left > 0 {
             let (frames, wire) = batch(left);
             self.ensure_buf(wire);
-            read_full(&self.shared.stream, &mut self.buf[..wire], deadline)
+            let stream = &self.shared.stream;
+            read_stashed(&mut self.stash, stream, &mut self.buf[..wire], deadline)
                 .map_err(|p| message_error(p, true, "receive"))?;
             let mut at = 0;
             for _ in 0..frames {
@@ -159,6 +164,13 @@ impl LinkRx {
         }
         debug_assert_eq!(out.len() as u64, body);
         Ok(out)
+    }
+
+    /// Whether bytes of the peer's wait here already (read by a send of the whole link while
+    /// it waited for room): poll(2) on the socket does not show them, so a caller that polls
+    /// must ask this first.
+    pub fn buffered(&self) -> bool {
+        self.stash.ready()
     }
 
     /// Sets the timeout of each blocking read (`None`: wait for ever). It applies to every

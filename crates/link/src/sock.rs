@@ -143,6 +143,130 @@ pub(crate) fn write_full(
     Ok(())
 }
 
+/// Bytes the peer sent that a send read while it waited for room (see [`write_draining`]),
+/// handed to the receiving half before anything newer from the socket.
+#[derive(Debug, Default)]
+pub(crate) struct Stash {
+    bytes: Vec<u8>,
+    at: usize,
+    /// The peer closed its side after these bytes.
+    eof: bool,
+}
+
+/// Most bytes a waiting send keeps for the receiving half; past it the send only waits.
+const STASH_MAX: usize = 64 << 20;
+/// How much one read of the peer's bytes takes.
+const STASH_READ: usize = 256 << 10;
+
+impl Stash {
+    /// Whether the receiving half has something here (bytes, or the peer's close).
+    pub fn ready(&self) -> bool {
+        self.at < self.bytes.len() || self.eof
+    }
+
+    /// Moves up to `buf.len()` stashed bytes into `buf`; how many.
+    fn take(&mut self, buf: &mut [u8]) -> usize {
+        let n = (self.bytes.len() - self.at).min(buf.len());
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        if self.at == self.bytes.len() {
+            self.bytes.clear();
+            self.at = 0;
+        }
+        n
+    }
+}
+
+/// [`read_full`] that takes what `stash` holds first.
+pub(crate) fn read_stashed(
+    stash: &mut Stash,
+    stream: &TcpStream,
+    buf: &mut [u8],
+    deadline: Option<Deadline>,
+) -> Result<(), Partial> {
+    let done = stash.take(buf);
+    if done == buf.len() {
+        return Ok(());
+    }
+    if stash.eof {
+        return Err(Partial {
+            done,
+            why: Short::Closed,
+        });
+    }
+    read_full(stream, &mut buf[done..], deadline).map_err(|p| Partial {
+        done: done + p.done,
+        why: p.why,
+    })
+}
+
+/// [`write_full`] for a link whose receiving half is idle meanwhile (one thread owns both):
+/// while the socket has no room, whatever the peer sends is read into `stash`. Two daemons
+/// that send to each other at the same time can then never both wait for ever, each for the
+/// other to read. Waits as long as the socket's write timeout (or the deadline) allows.
+pub(crate) fn write_draining(
+    stream: &TcpStream,
+    buf: &[u8],
+    deadline: Option<Deadline>,
+    stash: &mut Stash,
+) -> Result<(), Partial> {
+    use nix::errno::Errno;
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::socket::{recv, send, MsgFlags};
+    use std::os::fd::{AsFd, AsRawFd};
+
+    let fd = stream.as_raw_fd();
+    let nowait = MsgFlags::MSG_DONTWAIT;
+    let mut done = 0;
+    while done < buf.len() {
+        let fail = |why| Partial { done, why };
+        match send(fd, &buf[done..], nowait | MsgFlags::MSG_NOSIGNAL) {
+            Ok(0) => return Err(fail(Short::Closed)),
+            Ok(n) => {
+                done += n;
+                continue;
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => {}
+            Err(e) => return Err(fail(classify(io::Error::from(e)))),
+        }
+        let wait = match deadline {
+            Some(d) => Some(d.remaining().ok_or_else(|| fail(Short::TimedOut))?),
+            None => stream.write_timeout().map_err(|e| fail(Short::Io(e)))?,
+        };
+        let timeout = match wait {
+            None => PollTimeout::NONE,
+            Some(w) => PollTimeout::try_from(w.as_millis().max(1)).unwrap_or(PollTimeout::MAX),
+        };
+        let drain = !stash.eof && stash.bytes.len() < STASH_MAX;
+        let mut want = PollFlags::POLLOUT;
+        if drain {
+            want |= PollFlags::POLLIN;
+        }
+        let mut fds = [PollFd::new(stream.as_fd(), want)];
+        match poll(&mut fds, timeout) {
+            Ok(0) => return Err(fail(Short::TimedOut)),
+            Ok(_) => {}
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(fail(Short::Io(io::Error::from(e)))),
+        }
+        let got = fds[0].revents().unwrap_or(PollFlags::empty());
+        if drain && got.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            let len = stash.bytes.len();
+            stash.bytes.resize(len + STASH_READ, 0);
+            let r = recv(fd, &mut stash.bytes[len..], nowait);
+            stash.bytes.truncate(len + *r.as_ref().unwrap_or(&0));
+            match r {
+                Ok(0) => stash.eof = true,
+                Ok(_) | Err(Errno::EAGAIN | Errno::EINTR) => {}
+                // The send will meet the same error.
+                Err(_) => stash.eof = true,
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The error for a transfer that failed inside a handshake, where any failure is final.
 pub(crate) fn handshake_error(p: Partial) -> LinkError {
     match p.why {

@@ -171,3 +171,31 @@ fn a_write_timeout_before_the_first_byte_keeps_the_link_usable() {
         other => panic!("unexpected error {other}"),
     }
 }
+
+/// Both peers send a message much larger than the socket buffers at the same time, each from
+/// the one thread that owns its link, and only then read: each send reads the other's bytes
+/// while it waits for room, so neither waits for ever (plain blocking writes would).
+#[test]
+fn two_peers_sending_large_messages_at_once_both_finish() {
+    let (mut a, mut b) = pair();
+    for link in [&a, &b] {
+        link.set_write_timeout(Some(T)).unwrap();
+        link.set_read_timeout(Some(T)).unwrap();
+    }
+    let big_a: Vec<u8> = (0..24 << 20).map(|i| (i * 7) as u8).collect();
+    let big_b: Vec<u8> = (0..24 << 20).map(|i| (i * 13) as u8).collect();
+    let (want_a, want_b) = (big_a.clone(), big_b.clone());
+    let tb = thread::spawn(move || {
+        b.send(&big_b).expect("b's send");
+        b.send(b"after").expect("b's second send");
+
+        let got = b.recv().expect("b's recv");
+        (got == want_a, b)
+    });
+    a.send(&big_a).expect("a's send");
+    let got = a.recv().expect("a's recv");
+    assert!(got == want_b, "a got b's message intact");
+    assert_eq!(a.recv().unwrap(), b"after", "and the next one after it");
+    let (ok, _b) = tb.join().unwrap();
+    assert!(ok, "b got a's message intact");
+}

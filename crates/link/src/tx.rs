@@ -9,7 +9,7 @@ use crate::error::LinkError;
 use crate::frame::{
     next_plain, plain_total, BATCH_FRAMES, FRAME_PLAIN, FRAME_WIRE_MAX, HEADER, PREFIX, TAG,
 };
-use crate::sock::{message_error, write_full, Deadline};
+use crate::sock::{message_error, write_draining, write_full, Deadline, Stash};
 use crate::{Shared, MAX_MESSAGE};
 
 /// The sending half of a [`crate::Link`]. It can live on another thread than the receiving
@@ -85,19 +85,22 @@ impl LinkTx {
     /// Sends one message of up to [`MAX_MESSAGE`] bytes. A message that fits one frame (up to
     /// 65,511 bytes) takes one write call. Blocks until the kernel has taken every byte.
     pub fn send(&mut self, msg: &[u8]) -> Result<(), LinkError> {
-        self.send_parts_until(&[msg], None)
+        self.send_parts_until(&[msg], None, None)
     }
 
     /// Sends the concatenation of `parts` as one message, without concatenating them first
     /// (a header and a payload, say).
     pub fn send_parts(&mut self, parts: &[&[u8]]) -> Result<(), LinkError> {
-        self.send_parts_until(parts, None)
+        self.send_parts_until(parts, None, None)
     }
 
+    /// With `stash`, the peer's bytes are read into it while the socket has no room (see
+    /// `sock::write_draining`): only for a link whose both halves one thread owns.
     pub(crate) fn send_parts_until(
         &mut self,
         parts: &[&[u8]],
         deadline: Option<Deadline>,
+        stash: Option<&mut Stash>,
     ) -> Result<(), LinkError> {
         if self.broken {
             return Err(LinkError::Broken);
@@ -110,7 +113,7 @@ impl LinkTx {
             });
         }
         let first_nonce = self.nonce;
-        self.seal_and_write(parts, body, deadline)
+        self.seal_and_write(parts, body, deadline, stash)
             .map_err(|(started, e)| {
                 if !started && matches!(e, LinkError::Timeout) {
                     // Nothing reached the socket: the peer still expects `first_nonce`.
@@ -128,6 +131,7 @@ impl LinkTx {
         parts: &[&[u8]],
         body: u64,
         deadline: Option<Deadline>,
+        mut stash: Option<&mut Stash>,
     ) -> Result<(), (bool, LinkError)> {
         let LinkTx {
             shared,
@@ -170,7 +174,12 @@ impl LinkTx {
             fill = end;
             left -= p as u64;
             if left == 0 || fill + FRAME_WIRE_MAX > BATCH_FRAMES * FRAME_WIRE_MAX {
-                write_full(&shared.stream, &wire[..fill], deadline).map_err(|part| {
+                let bytes = &wire[..fill];
+                let written = match stash.as_deref_mut() {
+                    Some(stash) => write_draining(&shared.stream, bytes, deadline, stash),
+                    None => write_full(&shared.stream, bytes, deadline),
+                };
+                written.map_err(|part| {
                     let moved = started || part.done > 0;
                     (moved, message_error(part, started, "send"))
                 })?;

@@ -419,8 +419,12 @@ impl Guest {
                 Some(l) => l.fd(),
                 None => self.link.as_fd(),
             };
+            // Bytes a send read while it waited for room are not seen by poll.
+            let held = self.link.buffered();
+            let wait = if held { Duration::ZERO } else { wait };
             let [notif, msg, fault] =
                 readable3_spin(self.listener.as_fd(), self.link.as_fd(), third, spin, wait);
+            let msg = msg || held;
             if fault && self.lazy.is_some() {
                 if let Err(end) = self.faults() {
                     return end;
@@ -989,7 +993,10 @@ impl Guest {
         let deadline = Instant::now() + STEP_TIMEOUT * 3;
         let mut target_gone = false;
         while Instant::now() < deadline {
-            let [from_home, from_target] = if target_gone {
+            let [from_home, from_target] = if self.link.buffered() || to.buffered() {
+                // Bytes a send read while it waited for room are not seen by poll.
+                [self.link.buffered(), to.buffered()]
+            } else if target_gone {
                 let [h, _] = readable2(
                     self.link.as_fd(),
                     self.link.as_fd(),

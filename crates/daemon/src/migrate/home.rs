@@ -529,6 +529,8 @@ impl Away {
             };
             let spin = self.cadence.spin();
             let ready = match &self.link {
+                // Bytes a send read while it waited for room are not seen by poll.
+                Some(l) if l.buffered() => true,
                 Some(l) => readable3_spin(l.as_fd(), l.as_fd(), l.as_fd(), spin, wait)[0],
                 None => {
                     std::thread::sleep(Duration::from_millis(10));
@@ -945,7 +947,7 @@ impl Away {
             while let Ok(c) = rx.try_recv() {
                 moves.push(c);
             }
-            if readable(link.as_fd(), Duration::ZERO) {
+            if link.buffered() || readable(link.as_fd(), Duration::ZERO) {
                 let got = recv_msg(link);
                 if got.is_ok() {
                     // Alive: a call that blocks long must not make the remote look lost.

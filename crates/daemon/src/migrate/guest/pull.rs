@@ -48,7 +48,10 @@ impl Io<'_> {
     /// One round: serve faults, read one message if there is one. Whether pages came.
     fn step(&mut self, lazy: &mut Lazy, wait: Duration) -> Result<bool, String> {
         let mut want = Vec::new();
+        let held = self.link.buffered();
+        let wait = if held { Duration::ZERO } else { wait };
         let [fault, msg] = readable2(lazy.fd(), self.link.as_fd(), wait);
+        let msg = msg || held;
         if fault {
             lazy.serve_events(&mut want)?;
         }
