@@ -236,6 +236,18 @@ impl Deputy {
         call: &Call,
         stop: &mut dyn FnMut() -> bool,
     ) -> Result<Executed, DeputyError> {
+        self.execute_waking(call, stop, None)
+    }
+
+    /// [`Deputy::execute`] that also asks `stop` at once whenever `wake` becomes readable
+    /// while the call blocks (a link whose peer waits for an answer, say), not only every
+    /// 10 ms.
+    pub fn execute_waking(
+        &mut self,
+        call: &Call,
+        stop: &mut dyn FnMut() -> bool,
+        wake: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> Result<Executed, DeputyError> {
         call.validate()?;
         self.stopped()?;
         if let Some(why) = refused(call.nr, &call.args) {
@@ -259,7 +271,7 @@ impl Deputy {
         }
         let (args, places) = self.place(call)?;
         loop {
-            let ran = self.flight(i64::from(call.nr), args, Some(&mut *stop), true)?;
+            let ran = self.flight(i64::from(call.nr), args, Some(&mut *stop), true, wake)?;
             let ret = ran.ret;
             let stopped_early =
                 ret.is_none_or(|r| RESTART.contains(&r) || r == -i64::from(libc::EINTR));

@@ -8,7 +8,7 @@
 //! its report the process runs: only `try_report`, `wait_report` and `interrupt` make sense
 //! then.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
 use nix::sys::ptrace;
@@ -159,23 +159,36 @@ impl Stopped {
 }
 
 /// A thread that waits (without consuming anything) until a tracee has a stop or exit to
-/// report, so the tracing thread can sleep on a channel with a timeout instead of in a
-/// `waitpid` that nothing but the tracee can end.
+/// report, and says so on a pipe, so the tracing thread can sleep in poll(2) with a timeout,
+/// on that pipe and on another descriptor it serves meanwhile (a link to a remote node),
+/// instead of in a `waitpid` that nothing but the tracee can end.
 ///
 /// Waiting works from any thread of the tracer's process; ptrace requests do not, so the
 /// tracing thread still collects the report itself with [`Stopped::try_report`].
 #[derive(Debug)]
 pub struct StopWaiter {
     arm: Sender<()>,
-    ready: Receiver<()>,
+    /// One byte per report the thread saw.
+    ready: std::os::fd::OwnedFd,
     armed: bool,
+}
+
+/// What [`StopWaiter::wait`] saw first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The tracee has a report (or the waiting thread is gone: `try_report` tells).
+    Report,
+    /// The other descriptor became readable.
+    Other,
+    /// Neither, within the time.
+    Timeout,
 }
 
 impl StopWaiter {
     /// Start the waiting thread for `pid`. It ends when the waiter is dropped while idle.
     pub fn spawn(pid: Pid) -> Result<StopWaiter> {
         let (arm, armed_rx) = mpsc::channel::<()>();
-        let (ready_tx, ready) = mpsc::channel::<()>();
+        let (ready, ready_tx) = crate::fd::pipe()?;
         std::thread::Builder::new()
             .name(format!("wend-wait-{pid}"))
             .spawn(move || {
@@ -187,7 +200,7 @@ impl StopWaiter {
                     // Errors (the process is no longer ours) also end the wait: the tracing
                     // thread learns the details from its own waitpid.
                     while let Err(nix::errno::Errno::EINTR) = waitid(Id::Pid(npid(pid)), flags) {}
-                    if ready_tx.send(()).is_err() {
+                    if nix::unistd::write(&ready_tx, &[1]).is_err() {
                         return;
                     }
                 }
@@ -210,15 +223,33 @@ impl StopWaiter {
     /// Whether a report became available within `d`. Also true if the thread is gone (the
     /// caller's `try_report` then tells what happened).
     pub fn ready_within(&mut self, d: Duration) -> bool {
+        self.wait(d, None) == Woken::Report
+    }
+
+    /// Wait up to `d` for a report or for `other` to become readable (or hung up).
+    pub fn wait(&mut self, d: Duration, other: Option<std::os::fd::BorrowedFd<'_>>) -> Woken {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::AsFd;
         if !self.armed {
-            return true;
+            return Woken::Report;
         }
-        match self.ready.recv_timeout(d) {
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                self.armed = false;
-                true
-            }
-            Err(RecvTimeoutError::Timeout) => false,
+        let ms = d.as_millis().clamp(u128::from(d > Duration::ZERO), 60_000);
+        let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+        let mut fds = vec![PollFd::new(self.ready.as_fd(), PollFlags::POLLIN)];
+        if let Some(o) = other {
+            fds.push(PollFd::new(o, PollFlags::POLLIN));
         }
+        if poll(&mut fds, timeout).unwrap_or(0) == 0 {
+            return Woken::Timeout;
+        }
+        let seen = |f: &PollFd<'_>| f.revents().is_some_and(|r| !r.is_empty());
+        if seen(&fds[0]) {
+            let mut b = [0u8; 1];
+            // 0 bytes: the thread is gone; the caller's try_report tells what happened.
+            let _ = nix::unistd::read(&self.ready, &mut b);
+            self.armed = false;
+            return Woken::Report;
+        }
+        Woken::Other
     }
 }

@@ -17,7 +17,7 @@ mod commit;
 mod push;
 
 use std::collections::{HashMap, VecDeque};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -298,6 +298,7 @@ fn send_away(
             mgr: mgr.clone(),
             pid,
             deputy: Some(deputy),
+            wake: link.as_fd().try_clone_to_owned().ok(),
             link: Some(link),
             node: dest.node.clone(),
             heard: Instant::now(),
@@ -351,6 +352,10 @@ struct Pending {
     since: Instant,
 }
 
+/// How long home pushes pages in one go while a forwarded call blocks (between two looks at
+/// the call, 10 ms apart).
+const PUSH_SLICE: Duration = Duration::from_millis(5);
+
 /// How often signals to the home pid of a process that is away are looked for while it
 /// makes calls (every turn of the loop when it makes none).
 const SIGNAL_LOOK_EVERY: Duration = Duration::from_millis(1);
@@ -362,6 +367,9 @@ struct Away {
     deputy: Option<Deputy>,
     /// To the node it runs on (None for a moment while it is passed between nodes).
     link: Option<Link>,
+    /// A copy of the link's socket, polled while a forwarded call blocks: the remote's page
+    /// requests are answered at once, not at the next 10 ms turn (closed with the link).
+    wake: Option<OwnedFd>,
     node: String,
     heard: Instant,
     said: Instant,
@@ -606,6 +614,7 @@ impl Away {
     /// node may still attach; otherwise the process is lost.
     fn link_broke(&mut self, why: String) -> Option<End> {
         self.link = None;
+        self.wake = None;
         match &self.pending {
             Some(p) if p.to.is_some() => {
                 tracing::warn!(
@@ -721,6 +730,7 @@ impl Away {
         // The node it left had every page (it finished post-copy before it sent the image).
         self.push = None;
         let old = std::mem::replace(&mut self.node, node.clone());
+        self.wake = link.as_fd().try_clone_to_owned().ok();
         self.link = Some(link);
         self.heard = Instant::now();
         let p = self.pending.take()?;
@@ -935,6 +945,7 @@ impl Away {
         }
         let link = self.link.as_mut()?;
         let deputy = self.deputy.as_mut()?;
+        let wake = self.wake.as_ref().map(|w| w.as_fd());
         let early = &mut self.early;
         let pid = self.pid;
         let (node, push, arrival) = (&self.node, &mut self.push, &mut self.arrival);
@@ -973,14 +984,26 @@ impl Away {
                         return true;
                     }
                 }
-            } else if let Some(chunk) = push.as_mut().and_then(Push::next_chunk) {
-                // Keep pushing while a call blocks (it may wait for the end of post-copy).
-                let sent = chunk.and_then(|m| link.send(&m.encode()).map_err(|e| e.to_string()));
-                if let Err(e) = sent {
-                    broke = Some(e);
-                    return true;
+            } else {
+                // Keep pushing while a call blocks (it may wait for the end of post-copy): for
+                // up to PUSH_SLICE at a time (the call is asked about every 10 ms), stopping
+                // as soon as the remote says something.
+                let slice = Instant::now();
+                while let Some(chunk) = push.as_mut().and_then(Push::next_chunk) {
+                    let sent =
+                        chunk.and_then(|m| link.send(&m.encode()).map_err(|e| e.to_string()));
+                    if let Err(e) = sent {
+                        broke = Some(e);
+                        return true;
+                    }
+                    said = Instant::now();
+                    if slice.elapsed() >= PUSH_SLICE
+                        || link.buffered()
+                        || readable(link.as_fd(), Duration::ZERO)
+                    {
+                        break;
+                    }
                 }
-                said = Instant::now();
             }
             if said.elapsed() >= PING_EVERY {
                 said = Instant::now();
@@ -994,7 +1017,7 @@ impl Away {
         };
         let mut taken = Vec::new();
         let done = loop {
-            match deputy.execute(&call, &mut stop) {
+            match deputy.execute_waking(&call, &mut stop, wake) {
                 // Nothing was made: make it again (the signals go to the guest as always).
                 Ok(Executed::Interrupted(sigs)) if behind => taken.extend(sigs),
                 Ok(Executed::Cancelled) if behind && !stop() => {}

@@ -6,9 +6,10 @@
 //! single-step trap after the `syscall` instruction (rip = instruction + 2); a stop with rip
 //! still at the instruction means the call has not run yet.
 
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
-use wend_sys::flight::{Report, StopWaiter};
+use wend_sys::flight::{Report, StopWaiter, Woken};
 
 use super::{Deputy, DeputyError, Fate, Signal};
 
@@ -44,6 +45,7 @@ impl Deputy {
         args: [u64; 6],
         mut stop: Option<&mut (dyn FnMut() -> bool + 's)>,
         abort_on_signal: bool,
+        wake: Option<BorrowedFd<'_>>,
     ) -> Result<Ran, DeputyError> {
         let pid = self.pid;
         let st = self.stopped()?;
@@ -53,7 +55,7 @@ impl Deputy {
         let insn = st.injection_insn().unwrap_or(0);
         let mut interrupted = false;
         loop {
-            let report = self.await_report(stop.as_deref_mut(), &mut interrupted)?;
+            let report = self.await_report(stop.as_deref_mut(), &mut interrupted, wake)?;
             let st = self.stopped()?;
             let regs = st.regs().map_err(|e| DeputyError::sys(pid, e))?;
             let before = regs.ip() == insn;
@@ -117,7 +119,7 @@ impl Deputy {
     /// Run a call that does not block to its end; signals met are taken, never abort it.
     /// Leaves the deputy at a clean stop.
     pub(super) fn inject(&mut self, nr: i64, args: [u64; 6]) -> Result<i64, DeputyError> {
-        let ran = self.flight(nr, args, None, false)?;
+        let ran = self.flight(nr, args, None, false, None)?;
         if !ran.clean {
             self.settle()?;
         }
@@ -128,7 +130,10 @@ impl Deputy {
     /// the step trap an interrupted call left queued.
     pub(super) fn settle(&mut self) -> Result<(), DeputyError> {
         for _ in 0..16 {
-            if self.flight(libc::SYS_getpid, [0; 6], None, false)?.clean {
+            if self
+                .flight(libc::SYS_getpid, [0; 6], None, false, None)?
+                .clean
+            {
                 return Ok(());
             }
         }
@@ -154,11 +159,12 @@ impl Deputy {
     }
 
     /// Wait for the launched call's next report: spin briefly, then sleep on the waiting
-    /// thread, asking `stop` every [`POLL`].
+    /// thread, asking `stop` every [`POLL`] and whenever `wake` becomes readable.
     fn await_report<'s>(
         &mut self,
         mut stop: Option<&mut (dyn FnMut() -> bool + 's)>,
         interrupted: &mut bool,
+        wake: Option<BorrowedFd<'_>>,
     ) -> Result<Report, DeputyError> {
         let pid = self.pid;
         let t0 = Instant::now();
@@ -180,7 +186,9 @@ impl Deputy {
         loop {
             let w = self.waiter.as_mut().expect("waiter spawned above");
             w.arm();
-            if w.ready_within(POLL) {
+            // Once interrupted, only the report matters (a hung-up `wake` would spin).
+            let wake = wake.filter(|_| !*interrupted && stop.is_some());
+            if w.wait(POLL, wake) == Woken::Report {
                 let st = self.stopped()?;
                 if let Some(r) = st.try_report().map_err(|e| DeputyError::sys(pid, e))? {
                     return self.seen(r);
