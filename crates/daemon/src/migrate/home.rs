@@ -408,6 +408,14 @@ impl Away {
     fn run(mut self, rx: Receiver<Command>) {
         let mut end = self.serve(&rx);
         self.note_direct();
+        if !self.deferred.is_empty() {
+            // Home, ended or lost: nobody is left to tell.
+            tracing::error!(
+                pid = self.pid,
+                fds = ?self.deferred.keys().collect::<Vec<_>>(),
+                "its time away ended before it learnt that writes sent behind failed"
+            );
+        }
         let pid = self.pid;
         if let End::Lost(why) = &end {
             if self.uncommitted {
@@ -422,16 +430,7 @@ impl Away {
             End::Home => {
                 tracing::info!(pid, "back home");
             }
-            End::Ended => {
-                if !self.deferred.is_empty() {
-                    tracing::error!(
-                        pid,
-                        fds = ?self.deferred.keys().collect::<Vec<_>>(),
-                        "it ended without learning that writes sent behind failed"
-                    );
-                }
-                self.mgr.registry.forget(pid)
-            }
+            End::Ended => self.mgr.registry.forget(pid),
             End::Lost(why) => {
                 tracing::error!(
                     pid,
