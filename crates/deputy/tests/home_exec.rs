@@ -612,6 +612,11 @@ fn with_its_memory_released_the_deputy_still_works_and_ends() {
     assert_eq!(cat.parent_saw(), 3 << 8);
 }
 
+/// Runs `call` in the deputy, which must complete it.
+fn ran(d: &mut Deputy, call: &Call) -> Outcome {
+    done(d.execute(call, &mut never()).unwrap())
+}
+
 fn path_call(nr: i64, path: &std::path::Path, flags: i32) -> Call {
     let mut p = path.as_os_str().as_encoded_bytes().to_vec();
     p.push(0);
@@ -662,23 +667,10 @@ fn regular_file_calls_are_made_on_a_copy_that_shares_the_offset_and_goes_with_cl
     let mut cat = Cat::start();
     let f = TempFile::new("direct", b"");
     let mut d = cat.deputy();
-    let fd = done(
-        d.execute(
-            &path_call(libc::SYS_openat, &f.0, libc::O_RDWR),
-            &mut never(),
-        )
-        .unwrap(),
-    )
-    .ret;
+    let fd = ran(&mut d, &path_call(libc::SYS_openat, &f.0, libc::O_RDWR)).ret;
     assert!(fd >= 3, "openat gave {fd}");
 
-    let o = done(
-        d.execute(
-            &write_call(libc::SYS_write, fd, b"hello world", 0),
-            &mut never(),
-        )
-        .unwrap(),
-    );
+    let o = ran(&mut d, &write_call(libc::SYS_write, fd, b"hello world", 0));
     assert_eq!(o.ret, 11);
     assert_eq!(
         pos_of(cat.pid(), fd),
@@ -690,19 +682,13 @@ fn regular_file_calls_are_made_on_a_copy_that_shares_the_offset_and_goes_with_cl
         libc::SYS_lseek as u32,
         [fd as u64, 6, libc::SEEK_SET as u64, 0, 0, 0],
     );
-    assert_eq!(done(d.execute(&seek, &mut never()).unwrap()).ret, 6);
+    assert_eq!(ran(&mut d, &seek).ret, 6);
     assert_eq!(pos_of(cat.pid(), fd), 6);
-    let o = done(d.execute(&read_call(fd as u64, 64), &mut never()).unwrap());
+    let o = ran(&mut d, &read_call(fd as u64, 64));
     assert_eq!((o.ret, &o.out[..]), (5, &[b"world".to_vec()][..]));
-    let o = done(
-        d.execute(&Call::pread(fd as i32, 4, 1), &mut never())
-            .unwrap(),
-    );
+    let o = ran(&mut d, &Call::pread(fd as i32, 4, 1));
     assert_eq!((o.ret, &o.out[..]), (4, &[b"ello".to_vec()][..]));
-    let o = done(
-        d.execute(&write_call(libc::SYS_pwrite64, fd, b"J", 0), &mut never())
-            .unwrap(),
-    );
+    let o = ran(&mut d, &write_call(libc::SYS_pwrite64, fd, b"J", 0));
     assert_eq!(o.ret, 1);
     assert_eq!(
         pos_of(cat.pid(), fd),
@@ -714,31 +700,21 @@ fn regular_file_calls_are_made_on_a_copy_that_shares_the_offset_and_goes_with_cl
     assert_eq!((st.direct, st.bytes), (5, 11 + 5 + 4 + 1));
 
     // A pipe is written by injection, as before.
-    let o = done(
-        d.execute(&write_call(libc::SYS_write, 1, b"pipe", 0), &mut never())
-            .unwrap(),
-    );
+    let o = ran(&mut d, &write_call(libc::SYS_write, 1, b"pipe", 0));
     assert_eq!(o.ret, 4);
     assert_eq!(cat.expect_out(4), b"pipe");
     assert_eq!(d.direct_stats().direct, 5);
 
     // Closing the file at home closes our copy too: nothing keeps it open behind the process.
     let close = Call::scalar(libc::SYS_close as u32, [fd as u64, 0, 0, 0, 0, 0]);
-    assert_eq!(done(d.execute(&close, &mut never()).unwrap()).ret, 0);
+    assert_eq!(ran(&mut d, &close).ret, 0);
     assert!(!we_hold(&f.0), "the copy outlived the process's close");
 
     // A number reused for another file is never served from an old copy.
     let g = TempFile::new("direct-other", b"other");
-    let fd2 = done(
-        d.execute(
-            &path_call(libc::SYS_openat, &g.0, libc::O_RDONLY),
-            &mut never(),
-        )
-        .unwrap(),
-    )
-    .ret;
+    let fd2 = ran(&mut d, &path_call(libc::SYS_openat, &g.0, libc::O_RDONLY)).ret;
     assert_eq!(fd2, fd, "the lowest free number again");
-    let o = done(d.execute(&read_call(fd2 as u64, 64), &mut never()).unwrap());
+    let o = ran(&mut d, &read_call(fd2 as u64, 64));
     assert_eq!(o.out, vec![b"other".to_vec()]);
     drop(d);
     cat.feed(b"");
@@ -750,21 +726,11 @@ fn a_write_past_the_processs_file_size_limit_is_its_own_and_signals_it_not_the_d
     let f = TempFile::new("fsize", b"");
     let mut d = cat.deputy();
     let flags = libc::O_WRONLY | libc::O_TRUNC;
-    let fd = done(
-        d.execute(&path_call(libc::SYS_openat, &f.0, flags), &mut never())
-            .unwrap(),
-    )
-    .ret;
+    let fd = ran(&mut d, &path_call(libc::SYS_openat, &f.0, flags)).ret;
     wend_sys::limits::set(cat.pid(), libc::RLIMIT_FSIZE, 3, 3).unwrap();
-    let o = done(
-        d.execute(&write_call(libc::SYS_write, fd, b"hello", 0), &mut never())
-            .unwrap(),
-    );
+    let o = ran(&mut d, &write_call(libc::SYS_write, fd, b"hello", 0));
     assert_eq!(o.ret, 3, "cut at the limit of 3 bytes");
-    let o = done(
-        d.execute(&write_call(libc::SYS_write, fd, b"lo", 0), &mut never())
-            .unwrap(),
-    );
+    let o = ran(&mut d, &write_call(libc::SYS_write, fd, b"lo", 0));
     assert_eq!(o.ret, -i64::from(libc::EFBIG));
     let signals = d.take_signals().unwrap();
     assert!(
