@@ -23,6 +23,8 @@ const fn gone(nr: u32, name: &'static str) -> Row {
 
 const FILE: &str = "file system: every path and descriptor lives at home (also the sandbox)";
 const FD: &str = "acts on a descriptor, and descriptors live at home";
+const FD_READ: &str = "acts on a descriptor at home; sequential reads of a regular file are answered here from windows read ahead (deputy::readahead)";
+const FD_WRITE: &str = "acts on a descriptor at home; writes to a regular file are answered here within a budget home grants and made at home in order (written behind)";
 const SOCK: &str = "sockets live at home with the deputy";
 const IDENT: &str = "credentials and process identity are home's";
 const PRIV: &str = "private memory of the running process";
@@ -45,8 +47,8 @@ const ID_HERE: &str = "answered here with the home pid (single-threaded guests: 
 
 /// Every assigned number, ascending. `tests` check it against `libc::SYS_*`.
 pub(super) static ROWS: &[Row] = &[
-    r(0, "read", F, FD),
-    r(1, "write", F, FD),
+    r(0, "read", F, FD_READ),
+    r(1, "write", F, FD_WRITE),
     r(2, "open", F, FILE),
     r(3, "close", F, FD),
     r(4, "stat", F, FILE),
@@ -63,7 +65,7 @@ pub(super) static ROWS: &[Row] = &[
     r(15, "rt_sigreturn", L, SIG),
     r(16, "ioctl", F, "on home descriptors; sized by _IOC bits or the terminal table, other requests bring the process home"),
     r(17, "pread64", F, FD),
-    r(18, "pwrite64", F, FD),
+    r(18, "pwrite64", F, FD_WRITE),
     r(19, "readv", F, "flattened into one read at home"),
     r(20, "writev", F, "flattened into one write at home"),
     r(21, "access", F, FILE),
