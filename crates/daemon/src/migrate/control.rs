@@ -104,6 +104,8 @@ impl Manager {
 
     /// `wend bring [PID...]`: call the caller's processes (all, or those listed) home and
     /// lock them there, so the balancer does not send them away again (`wend unlock PID`).
+    /// Without PIDs, the caller's processes already at home are locked too: "all of mine
+    /// here" must not end with the balancer sending one away to the room the others left.
     pub fn bring(
         self: &Arc<Self>,
         pids: &[i32],
@@ -119,6 +121,13 @@ impl Manager {
         for pid in pids {
             check_owner(*pid, caller)?;
             self.registry.set_lock(*pid, true);
+        }
+        if pids.is_empty() {
+            for p in self.registry.at_home() {
+                if check_owner(p.pid, caller).is_ok() {
+                    self.registry.set_lock(p.pid, true);
+                }
+            }
         }
         let mut waiting = Vec::new();
         for (pid, ctl) in away {
