@@ -31,7 +31,7 @@ use wend_sys::ptrace::PendingSignal;
 use wend_sys::{mem, pidfd, proc, DropAction, Stopped, PAGE_SIZE};
 
 pub use self::deny::refused;
-pub use self::direct::{is_file_call, DirectStats, BEHIND_MAX};
+pub use self::direct::{is_file_call, DirectStats};
 pub use self::error::{DeputyError, Fate};
 use crate::call::{Call, Dir, Outcome, Region};
 

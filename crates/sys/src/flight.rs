@@ -220,13 +220,8 @@ impl StopWaiter {
         }
     }
 
-    /// Whether a report became available within `d`. Also true if the thread is gone (the
-    /// caller's `try_report` then tells what happened).
-    pub fn ready_within(&mut self, d: Duration) -> bool {
-        self.wait(d, None) == Woken::Report
-    }
-
-    /// Wait up to `d` for a report or for `other` to become readable (or hung up).
+    /// Wait up to `d` for a report or for `other` to become readable (or hung up). A report is
+    /// also what a gone thread gives (the caller's `try_report` then tells what happened).
     pub fn wait(&mut self, d: Duration, other: Option<std::os::fd::BorrowedFd<'_>>) -> Woken {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         use std::os::fd::AsFd;

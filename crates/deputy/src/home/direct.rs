@@ -42,7 +42,7 @@ const LOCAL_FS: [i64; 7] = [
 ];
 const RLIMIT_FSIZE: u32 = 1;
 /// The most bytes of writes to one file the remote may have on their way (written behind).
-pub const BEHIND_MAX: u64 = 4 << 20;
+const BEHIND_MAX: u64 = 4 << 20;
 /// ... and at most this share of the file system's free space (1/16).
 const BEHIND_FREE_SHIFT: u32 = 4;
 
