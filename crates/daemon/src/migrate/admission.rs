@@ -40,7 +40,9 @@ impl Manager {
         if self.stopping() {
             return Err(format!("{} is stopping", self.node));
         }
-        let me = self.local_state();
+        // A user's move needs no fresh run queue (only room counts for it): one reading of
+        // the memory, not the 40 ms of readings that steady the run queue.
+        let me = self.local_state(offer.auto.is_some());
         let terms = BalanceOffer {
             from: SENDER_REF,
             home: SENDER_REF,
@@ -99,29 +101,31 @@ impl Manager {
         }
     }
 
-    /// The run queue now: the median of [`FRESH_READINGS`] readings [`FRESH_GAP`] apart, so
-    /// the daemon's own threads (which run in bursts) do not count, while a CPU-bound process
+    /// The run queue now: the median of `readings` readings [`FRESH_GAP`] apart, so the
+    /// daemon's own threads (which run in bursts) do not count, while a CPU-bound process
     /// (runnable nearly all the time) does. The reading thread is left out.
-    fn fresh_sample(&self) -> Option<crate::probe::Sample> {
+    fn fresh_sample(&self, readings: usize) -> Option<crate::probe::Sample> {
         let mut probe = self.probe.clone();
         probe.set_self_tid(nix::unistd::gettid().as_raw());
-        let mut samples = Vec::with_capacity(FRESH_READINGS);
-        for i in 0..FRESH_READINGS {
+        let mut samples = Vec::with_capacity(readings);
+        for i in 0..readings {
             if i > 0 {
                 std::thread::sleep(FRESH_GAP);
             }
             samples.push(probe.sample().ok()?);
         }
         samples.sort_by(|a, b| a.runnable.total_cmp(&b.runnable));
-        Some(samples.swap_remove(FRESH_READINGS / 2))
+        Some(samples.swap_remove(readings / 2))
     }
 
     /// This node as the policy sees it: the published vector, with the run queue at least
-    /// what a fresh reading shows (the published load rises slowly), and the owner's flags.
-    pub(super) fn local_state(&self) -> wend_balance::NodeState {
+    /// what a fresh reading shows (the published load rises slowly; with `steady`, the
+    /// median of [`FRESH_READINGS`], else one reading), and the owner's flags.
+    pub(super) fn local_state(&self, steady: bool) -> wend_balance::NodeState {
         let load = self.loads.borrow().clone();
         let mut me = wend_balance::NodeState::from_load(SELF_REF, &load, false);
-        if let Some(sample) = self.fresh_sample() {
+        let readings = if steady { FRESH_READINGS } else { 1 };
+        if let Some(sample) = self.fresh_sample(readings) {
             me.load = me.load.max(sample.runnable / me.speed());
             me.mem_free = sample.mem_free;
             me.mem_total = sample.mem_total;

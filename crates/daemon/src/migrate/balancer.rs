@@ -85,7 +85,7 @@ impl Balancer {
     fn round(&mut self) {
         self.mgr.registry.adopt_children();
         let Some(nodes) = self.nodes() else { return };
-        let local = self.mgr.local_state();
+        let local = self.mgr.local_state(true);
         let peers = self.peers(&nodes);
         let (procs, guests) = self.procs(&local, &peers);
         if procs.is_empty() {
