@@ -81,6 +81,27 @@ pub enum CallError {
 }
 
 impl Call {
+    /// The call without the guest's bytes: its number, arguments and regions, each region's
+    /// data left empty (enough to write home's answer back, see
+    /// [`crate::marshal::Prepared::finish`]).
+    pub fn shape(&self) -> Call {
+        Call {
+            nr: self.nr,
+            args: self.args,
+            regions: self
+                .regions
+                .iter()
+                .map(|r| Region {
+                    arg: r.arg,
+                    dir: r.dir,
+                    len: r.len,
+                    data: Vec::new(),
+                    back: r.back,
+                })
+                .collect(),
+        }
+    }
+
     /// A call without memory.
     pub fn scalar(nr: u32, args: [u64; 6]) -> Call {
         Call {

@@ -556,9 +556,14 @@ impl ReadAhead {
         then
     }
 
-    fn send(&mut self, guest: Prepared, doing: Action) -> Step {
+    fn send(&mut self, mut guest: Prepared, doing: Action) -> Step {
         let call = match doing {
-            Action::Original => guest.call.clone(),
+            // The guest's bytes go with the call (a write's may be megabytes); what stays for
+            // the answer needs only the shape of its regions.
+            Action::Original => {
+                let shape = guest.call.shape();
+                std::mem::replace(&mut guest.call, shape)
+            }
             Action::Probe(fd) => {
                 self.stats.probes += 1;
                 Call {

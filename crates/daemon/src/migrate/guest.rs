@@ -31,7 +31,8 @@ use wend_sys::seccomp;
 
 use super::stream::{LinkSink, LinkSource};
 use super::wire::{
-    readable2, readable3_spin, recv_msg, send, AutoTerms, Cadence, Dest, Msg, Offer, PEER_VERSION,
+    readable2, readable3_spin, recv_msg, send, send_bulk, AutoTerms, Cadence, Dest, Msg, Offer,
+    PEER_VERSION,
 };
 use super::{Manager, LINK_SILENCE, PING_EVERY, SPIN_ANSWER, STEP_TIMEOUT};
 use behind::Behind;
@@ -375,6 +376,12 @@ impl Guest {
         send(&mut self.link, m).map_err(End::Orphaned)
     }
 
+    /// [`Guest::send`] for a call with data (a write's bytes go to the link uncopied).
+    fn send_bulk(&mut self, m: &mut Msg) -> Result<(), End> {
+        self.said = Instant::now();
+        send_bulk(&mut self.link, m).map_err(End::Orphaned)
+    }
+
     fn serve(&mut self) -> End {
         if let Err(end) = self.lazy_check() {
             return end;
@@ -619,13 +626,13 @@ impl Guest {
                         // home makes it before any later call.
                         self.ra.answered_by_caller();
                         self.reply(id, n);
-                        return self.send(&Msg::Syscall { id: bid, call });
+                        return self.send_bulk(&mut Msg::Syscall { id: bid, call });
                     }
                 }
                 // Kept for a resend; taken back from the message rather than copied (a write's
                 // data may be megabytes).
-                let m = Msg::Syscall { id, call };
-                self.send(&m)?;
+                let mut m = Msg::Syscall { id, call };
+                self.send_bulk(&mut m)?;
                 if let Msg::Syscall { call, .. } = m {
                     self.outstanding = Some((id, call, Instant::now()));
                 }

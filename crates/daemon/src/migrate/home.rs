@@ -31,7 +31,8 @@ use wend_proto::{ApiError, ErrorCode, MigrateReport, ProcState};
 
 use super::stream::{LinkSink, LinkSource};
 use super::wire::{
-    readable, readable3_spin, recv_msg, AutoTerms, Cadence, Dest, HomeRef, Msg, Offer, PEER_VERSION,
+    readable, readable3_spin, recv_msg, send_bulk, AutoTerms, Cadence, Dest, HomeRef, Msg, Offer,
+    PEER_VERSION,
 };
 use super::{
     Manager, BEHIND_IDS, BEHIND_SLOTS, HOME_RUNS_IDS, LINK_SILENCE, LOST_STATUS, PING_EVERY,
@@ -162,8 +163,10 @@ fn send_away(
             format!("process {pid} must stay: {}", list.join("; ")),
         ));
     }
+    tracing::debug!(pid, elapsed = ?t0.elapsed(), "checked: it may move");
     let mut link = Link::connect(dest.addr, &mgr.key, STEP_TIMEOUT)
         .map_err(|e| failed(format!("cannot reach {} at {}: {e}", dest.node, dest.addr)))?;
+    tracing::debug!(pid, elapsed = ?t0.elapsed(), "link to {} up", dest.node);
     link.set_read_timeout(Some(STEP_TIMEOUT))
         .map_err(|e| failed(e.to_string()))?;
     let offer = Offer {
@@ -498,6 +501,16 @@ impl Away {
         link.send(&m.encode()).map_err(|e| e.to_string())
     }
 
+    /// [`Away::send`] for a message with data (pages, a call's answer): the bytes are not
+    /// copied into the message first.
+    fn send_bulk(&mut self, mut m: Msg) -> Result<(), String> {
+        let Some(link) = self.link.as_mut() else {
+            return Ok(());
+        };
+        self.said = Instant::now();
+        send_bulk(link, &mut m)
+    }
+
     fn serve(&mut self, rx: &Receiver<Command>) -> End {
         loop {
             loop {
@@ -575,7 +588,7 @@ impl Away {
     fn push_chunk(&mut self) -> Option<End> {
         let m = self.push.as_mut()?.next_chunk()?;
         match m {
-            Ok(m) => self.send(&m).err().and_then(|e| self.link_broke(e)),
+            Ok(m) => self.send_bulk(m).err().and_then(|e| self.link_broke(e)),
             Err(e) => Some(End::Lost(format!("post-copy failed: {e}"))),
         }
     }
@@ -583,7 +596,7 @@ impl Away {
     /// The remote waits for these pages.
     fn page_want(&mut self, addr: u64, len: u64) -> Option<End> {
         match push::read_pages(self.pid, addr, len) {
-            Ok(m) => self.send(&m).err().and_then(|e| self.link_broke(e)),
+            Ok(m) => self.send_bulk(m).err().and_then(|e| self.link_broke(e)),
             Err(e) => Some(End::Lost(format!("post-copy failed: {e}"))),
         }
     }
@@ -968,7 +981,7 @@ impl Away {
                     // The remote faults while this call runs (a signal handler, say): answer now.
                     Ok(Msg::PageWant { addr, len }) => {
                         let sent = push::read_pages(pid, addr, len)
-                            .and_then(|m| link.send(&m.encode()).map_err(|e| e.to_string()));
+                            .and_then(|mut m| send_bulk(link, &mut m));
                         if let Err(e) = sent {
                             broke = Some(e);
                             return true;
@@ -989,8 +1002,7 @@ impl Away {
                 // as soon as the remote says something.
                 let slice = Instant::now();
                 while let Some(chunk) = push.as_mut().and_then(Push::next_chunk) {
-                    let sent =
-                        chunk.and_then(|m| link.send(&m.encode()).map_err(|e| e.to_string()));
+                    let sent = chunk.and_then(|mut m| send_bulk(link, &mut m));
                     if let Err(e) = sent {
                         broke = Some(e);
                         return true;
@@ -1056,8 +1068,8 @@ impl Away {
                 return Some(End::Lost(format!("its deputy at home failed: {e}")));
             }
         }
-        for m in &reply {
-            if let Err(e) = self.send(m) {
+        for m in reply {
+            if let Err(e) = self.send_bulk(m) {
                 return self.link_broke(e);
             }
         }

@@ -66,7 +66,7 @@ fn serve(mgr: Arc<Manager>, stream: std::net::TcpStream, peer: SocketAddr) {
         }
     };
     let _ = link.set_read_timeout(Some(STEP_TIMEOUT));
-    let first = match link.recv().map(|b| Msg::decode(&b)) {
+    let first = match link.recv().map(Msg::decode) {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {
             tracing::warn!(%peer, "bad first message: {e}");

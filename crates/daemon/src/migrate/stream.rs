@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 
 use wend_link::Link;
 
-use super::wire::Msg;
+use super::wire::{send_bulk, Msg};
 
 /// Bytes per image message.
 const CHUNK: usize = 1 << 20;
@@ -31,11 +31,16 @@ impl<'a> LinkSink<'a> {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let msg = Msg::Image(std::mem::take(&mut self.buf));
-        let bytes = msg.encode();
-        self.sent += bytes.len() as u64;
-        self.link.send(&bytes).map_err(io::Error::other)?;
-        self.buf = Vec::with_capacity(CHUNK);
+        self.sent += self.buf.len() as u64;
+        let mut msg = Msg::Image(std::mem::take(&mut self.buf));
+        send_bulk(self.link, &mut msg).map_err(io::Error::other)?;
+        self.buf = match msg {
+            Msg::Image(mut b) => {
+                b.clear();
+                b
+            }
+            _ => Vec::with_capacity(CHUNK),
+        };
         Ok(())
     }
 
@@ -97,7 +102,7 @@ impl Read for LinkSource<'_> {
                 return Ok(0);
             }
             let bytes = self.link.recv().map_err(io::Error::other)?;
-            match Msg::decode(&bytes).map_err(io::Error::other)? {
+            match Msg::decode(bytes).map_err(io::Error::other)? {
                 Msg::Image(data) => {
                     self.cur = data;
                     self.pos = 0;

@@ -11,7 +11,7 @@ use wend_deputy::{Call, Outcome};
 use wend_link::Link;
 
 /// Version of this message set; a link whose first message carries another is refused.
-pub const PEER_VERSION: u16 = 4;
+pub const PEER_VERSION: u16 = 5;
 
 /// Who a process belongs to: its home node and its pid there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,15 +159,52 @@ pub enum Msg {
     Behind { fd: i32, bytes: u64 },
 }
 
+/// Byte fields shorter than this travel in the header (a copy costs less than a part).
+const BULK_MIN: usize = 4096;
+
+/// The postcard encoding of `m`.
+fn header(m: &Msg) -> Vec<u8> {
+    // Plain data (no maps with non-string keys, no failing Serialize impls): cannot fail.
+    postcard::to_stdvec(m).unwrap_or_default()
+}
+
+/// Appends the trailer of a message whose header is all of `out` so far.
+fn trailer(out: &mut Vec<u8>, slot: Slot) {
+    let hlen = u32::try_from(out.len()).expect("headers are far below 4 GiB");
+    out.extend_from_slice(&hlen.to_le_bytes());
+    out.push(slot);
+}
+
 /// The next message on `link` (errors as text for logs and replies).
 pub fn recv_msg(link: &mut Link) -> Result<Msg, String> {
     let bytes = link.recv().map_err(|e| e.to_string())?;
-    Msg::decode(&bytes).map_err(|e| e.to_string())
+    Msg::decode(bytes).map_err(|e| e.to_string())
 }
 
 /// Send `m` on `link`.
 pub fn send(link: &mut Link, m: &Msg) -> Result<(), String> {
     link.send(&m.encode()).map_err(|e| e.to_string())
+}
+
+/// Send `m` on `link`, its largest byte field handed to the link as it is (not copied into
+/// the message first); `m` is whole again afterwards.
+pub fn send_bulk(link: &mut Link, m: &mut Msg) -> Result<(), String> {
+    let (slot, bulk, head) = split(m);
+    let sent = link.send_parts(&[&bulk, &head]);
+    if let Some(field) = m.bulk_field(slot) {
+        *field = bulk;
+    }
+    sent.map_err(|e| e.to_string())
+}
+
+/// `m`'s bulk slot, its bulk (taken out of `m`) and the rest of the message (header and
+/// trailer): the two parts of the message on the wire.
+fn split(m: &mut Msg) -> (Slot, Vec<u8>, Vec<u8>) {
+    let slot = m.bulk_slot();
+    let bulk = m.bulk_field(slot).map(std::mem::take).unwrap_or_default();
+    let mut head = header(m);
+    trailer(&mut head, slot);
+    (slot, bulk, head)
 }
 
 /// Wait up to `wait` until `a` or `b` can be read (or hung up); which ones.
@@ -274,16 +311,98 @@ pub fn readable(fd: BorrowedFd<'_>, wait: Duration) -> bool {
 
 /// Why a message could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("undecodable peer message ({0}); the peer runs another wend version or is broken")]
-pub struct WireError(#[from] postcard::Error);
+pub enum WireError {
+    #[error("undecodable peer message ({0}); the peer runs another wend version or is broken")]
+    Decode(#[from] postcard::Error),
+    #[error("malformed peer message ({0}); the peer runs another wend version or is broken")]
+    Envelope(&'static str),
+}
 
+/// Bytes after the header: its length (u32, little-endian) and the bulk slot (u8).
+const TRAILER: usize = 5;
+
+/// Where a message's bulk bytes belong: `slot` 0 is none; else the byte field it names
+/// ([`Msg::bulk_field`]).
+type Slot = u8;
+
+/// A message on the wire is `BULK HEADER LEN SLOT`: HEADER is the postcard encoding of the
+/// message with one byte field (the largest, for a message that carries data: a write's
+/// bytes, a read's answer, pages, a piece of an image) left empty, and BULK is that field's
+/// bytes; LEN is HEADER's length, SLOT says which field BULK fills (0: none, BULK is empty).
+/// With the bulk first, a received message gives its bytes up without a copy (the buffer is
+/// cut to BULK's length and becomes the field), and a sent one hands them to the link as
+/// they are (`send_bulk`). Anything else in the trailer, or a header that does not decode
+/// to its last byte, makes the whole message rejected.
 impl Msg {
+    /// The whole message, its bulk field (if any) in the header (for small messages and
+    /// callers that keep `self`; [`send_bulk`] copies nothing).
     pub fn encode(&self) -> Vec<u8> {
-        // Plain data (no maps with non-string keys, no failing Serialize impls): cannot fail.
-        postcard::to_stdvec(self).unwrap_or_default()
+        let mut out = header(self);
+        trailer(&mut out, 0);
+        out
     }
-    pub fn decode(bytes: &[u8]) -> Result<Msg, WireError> {
-        Ok(postcard::from_bytes(bytes)?)
+
+    /// Decodes a message; `bytes` becomes its bulk field (no copy of the data).
+    pub fn decode(mut bytes: Vec<u8>) -> Result<Msg, WireError> {
+        let n = bytes.len();
+        if n < TRAILER {
+            return Err(WireError::Envelope("shorter than its trailer"));
+        }
+        let slot: Slot = bytes[n - 1];
+        let hlen = u32::from_le_bytes(bytes[n - TRAILER..n - 1].try_into().expect("4 bytes"));
+        let bulk = (n - TRAILER)
+            .checked_sub(hlen as usize)
+            .ok_or(WireError::Envelope("header longer than the message"))?;
+        if slot == 0 && bulk != 0 {
+            return Err(WireError::Envelope(
+                "bytes before the header with no field for them",
+            ));
+        }
+        let (mut m, rest) = postcard::take_from_bytes::<Msg>(&bytes[bulk..n - TRAILER])?;
+        if !rest.is_empty() {
+            return Err(WireError::Envelope("bytes after the header"));
+        }
+        if slot != 0 {
+            let field = m.bulk_field(slot).ok_or(WireError::Envelope(
+                "bulk for a field the message does not have",
+            ))?;
+            if !field.is_empty() {
+                return Err(WireError::Envelope(
+                    "bulk for a field that has bytes already",
+                ));
+            }
+            bytes.truncate(bulk);
+            *field = bytes;
+        }
+        Ok(m)
+    }
+
+    /// The byte field `slot` names: 1 for the data of pages or an image; 1 + i for the data
+    /// of a call's region i, or for out region i of a call's outcome.
+    fn bulk_field(&mut self, slot: Slot) -> Option<&mut Vec<u8>> {
+        let i = usize::from(slot.checked_sub(1)?);
+        match self {
+            Msg::Pages { data, .. } | Msg::Image(data) if i == 0 => Some(data),
+            Msg::Syscall { call, .. } => call.regions.get_mut(i).map(|r| &mut r.data),
+            Msg::Result { outcome, .. } => outcome.out.get_mut(i),
+            _ => None,
+        }
+    }
+
+    /// The slot of the largest byte field worth sending apart (none for small ones).
+    fn bulk_slot(&self) -> Slot {
+        let largest = |lens: &mut dyn Iterator<Item = usize>| {
+            lens.enumerate()
+                .max_by_key(|&(_, n)| n)
+                .filter(|&(i, n)| n >= BULK_MIN && i < usize::from(Slot::MAX))
+                .map_or(0, |(i, _)| i as Slot + 1)
+        };
+        match self {
+            Msg::Pages { data, .. } | Msg::Image(data) => largest(&mut std::iter::once(data.len())),
+            Msg::Syscall { call, .. } => largest(&mut call.regions.iter().map(|r| r.data.len())),
+            Msg::Result { outcome, .. } => largest(&mut outcome.out.iter().map(Vec::len)),
+            _ => 0,
+        }
     }
     /// Short name for logs.
     pub fn name(&self) -> &'static str {
@@ -327,13 +446,137 @@ impl Msg {
 mod tests {
     use super::*;
 
+    /// The message as [`send_bulk`] puts it on the wire; `m` is left whole.
+    fn wire(m: &mut Msg) -> Vec<u8> {
+        let (slot, mut bulk, head) = split(m);
+        if let Some(f) = m.bulk_field(slot) {
+            *f = bulk.clone();
+        }
+        bulk.extend_from_slice(&head);
+        bulk
+    }
+
+    fn write_call(sizes: &[usize]) -> Call {
+        let mut c = Call::scalar(1, [3, 0, 0, 0, 0, 0]);
+        for (i, &n) in sizes.iter().enumerate() {
+            c.regions.push(wend_deputy::Region {
+                arg: i as u8 + 1,
+                dir: wend_deputy::Dir::In,
+                len: n as u32,
+                data: (0..n).map(|b| b as u8).collect(),
+                back: wend_deputy::Back::All,
+            });
+        }
+        c
+    }
+
+    #[test]
+    fn bulk_goes_first_and_comes_back_in_its_field() {
+        let mut r = Msg::Result {
+            id: 7,
+            outcome: Outcome {
+                ret: 262_144,
+                out: vec![vec![1; 16], (0..262_144).map(|b| (b % 251) as u8).collect()],
+            },
+        };
+        let bytes = wire(&mut r);
+        assert_eq!(
+            bytes[..262_144],
+            (0..262_144).map(|b| (b % 251) as u8).collect::<Vec<_>>()[..]
+        );
+        assert_eq!(
+            *bytes.last().unwrap(),
+            2,
+            "the larger out region is the bulk"
+        );
+        assert_eq!(Msg::decode(bytes).unwrap(), r);
+
+        let mut c = Msg::Syscall {
+            id: 9,
+            call: write_call(&[100, 70_000, 5_000]),
+        };
+        let bytes = wire(&mut c);
+        assert_eq!(*bytes.last().unwrap(), 2);
+        assert_eq!(Msg::decode(bytes).unwrap(), c);
+
+        // Small fields stay in the header.
+        let mut small = Msg::Syscall {
+            id: 9,
+            call: write_call(&[100]),
+        };
+        let bytes = wire(&mut small);
+        assert_eq!(*bytes.last().unwrap(), 0);
+        assert_eq!(bytes, small.encode());
+        assert_eq!(Msg::decode(bytes).unwrap(), small);
+
+        for mut m in [
+            Msg::Pages {
+                addr: 0x1000,
+                data: vec![9; 1 << 20],
+            },
+            Msg::Image(vec![4; 70_000]),
+        ] {
+            let bytes = wire(&mut m);
+            assert_eq!(*bytes.last().unwrap(), 1);
+            assert_eq!(Msg::decode(bytes).unwrap(), m);
+        }
+    }
+
+    #[test]
+    fn a_bad_envelope_is_refused_whole() {
+        let mut m = Msg::Pages {
+            addr: 0x1000,
+            data: vec![9; 8192],
+        };
+        let good = wire(&mut m);
+        let n = good.len();
+        let bad = |edit: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = good.clone();
+            edit(&mut b);
+            Msg::decode(b)
+        };
+        assert!(Msg::decode(good.clone()).is_ok());
+        // A slot the message does not have.
+        assert!(matches!(
+            bad(&|b| b[n - 1] = 9),
+            Err(WireError::Envelope(_))
+        ));
+        // Bulk bytes with no slot for them.
+        assert!(matches!(
+            bad(&|b| b[n - 1] = 0),
+            Err(WireError::Envelope(_))
+        ));
+        // A header length past the start, or one that leaves header bytes undecoded.
+        assert!(matches!(
+            bad(&|b| b[n - 5..n - 1].copy_from_slice(&(n as u32).to_le_bytes())),
+            Err(WireError::Envelope(_))
+        ));
+        let hlen = u32::from_le_bytes(good[n - 5..n - 1].try_into().unwrap());
+        assert!(bad(&|b| b[n - 5..n - 1].copy_from_slice(&(hlen + 1).to_le_bytes())).is_err());
+        // Bulk for a field the header fills already.
+        let mut full = vec![1u8; 4096];
+        let mut head = m.encode();
+        head.truncate(head.len() - TRAILER);
+        full.extend_from_slice(&head);
+        trailer_after(&mut full, head.len(), 1);
+        assert!(matches!(Msg::decode(full), Err(WireError::Envelope(_))));
+        // Shorter than a trailer.
+        assert!(Msg::decode(vec![0; 4]).is_err());
+    }
+
+    /// Appends a trailer for a header of `hlen` bytes and `slot`.
+    fn trailer_after(out: &mut Vec<u8>, hlen: usize, slot: Slot) {
+        out.extend_from_slice(&(hlen as u32).to_le_bytes());
+        out.push(slot);
+    }
+
     #[test]
     fn round_trip_and_garbage() {
         let m = Msg::Syscall {
             id: 3,
             call: Call::scalar(110, [0; 6]),
         };
-        assert_eq!(Msg::decode(&m.encode()).unwrap(), m);
+        assert_eq!(Msg::decode(m.encode()).unwrap(), m);
         let o = Msg::Offer(Offer {
             version: PEER_VERSION,
             home: HomeRef {
@@ -355,22 +598,25 @@ mod tests {
             lazy: true,
             locked: false,
         });
-        assert_eq!(Msg::decode(&o.encode()).unwrap(), o);
+        assert_eq!(Msg::decode(o.encode()).unwrap(), o);
         let p = Msg::Pages {
             addr: 0x7f00_0000_0000,
             data: vec![7; 8192],
         };
-        assert_eq!(Msg::decode(&p.encode()).unwrap(), p);
+        assert_eq!(Msg::decode(p.encode()).unwrap(), p);
         let l = Msg::Lazy {
             runs: vec![(0x1000, 0x3000), (0x10_0000, 0x1000)],
         };
-        assert_eq!(Msg::decode(&l.encode()).unwrap(), l);
-        assert!(Msg::decode(&[0xff, 0xff, 0xff]).is_err());
-        assert!(Msg::decode(&[]).is_err());
+        assert_eq!(Msg::decode(l.encode()).unwrap(), l);
+        assert!(Msg::decode(vec![0xff, 0xff, 0xff]).is_err());
+        assert!(Msg::decode(Vec::new()).is_err());
         // Truncations of a valid message are refused, never half-used.
         let bytes = o.encode();
         for n in 0..bytes.len() {
-            assert!(Msg::decode(&bytes[..n]).is_err(), "prefix {n} decoded");
+            assert!(
+                Msg::decode(bytes[..n].to_vec()).is_err(),
+                "prefix {n} decoded"
+            );
         }
     }
 }
