@@ -100,21 +100,22 @@ impl LinkRx {
         if clen < HEADER + TAG {
             return Err(corrupt("a frame is too short to hold a message header"));
         }
-        self.ensure_buf(clen);
+        // The first frame opens into the room behind it in `buf` (already there, nothing to
+        // clear), and its body is copied out once the header says how much room to reserve:
+        // a message of many frames does not grow (and copy) its buffer before FIRST_RESERVE.
+        self.ensure_buf(2 * clen);
         let stream = &self.shared.stream;
         read_stashed(&mut self.stash, stream, &mut self.buf[..clen], deadline)
             .map_err(|p| message_error(p, true, "receive"))?;
-
-        // The first frame opens into the result itself (the cipher wants room for the tag).
-        let mut out = vec![0u8; clen];
+        let (sealed, room) = self.buf.split_at_mut(clen);
         self.shared
             .noise
-            .read_message(self.nonce, &self.buf[..clen], &mut out)
+            .read_message(self.nonce, sealed, &mut room[..clen])
             .map_err(open_error)?;
         self.nonce += 1;
         let plain = clen - TAG;
         let mut header = [0u8; HEADER];
-        header.copy_from_slice(&out[..HEADER]);
+        header.copy_from_slice(&room[..HEADER]);
         let body = u64::from_be_bytes(header);
         if body > max as u64 {
             return Err(LinkError::TooLarge { size: body, max });
@@ -124,15 +125,16 @@ impl LinkRx {
                 "the first frame's length does not match the message length",
             ));
         }
-        out.copy_within(HEADER..plain, 0);
-        out.truncate(plain - HEADER);
-
         // Checked against `max` above, so the body fits in usize.
         let limit = body as usize + TAG;
         let mut left = plain_total(body) - plain as u64;
-        if left > 0 {
-            grow(&mut out, FIRST_RESERVE.min(limit), limit);
-        }
+        let mut out = Vec::with_capacity(if left > 0 {
+            FIRST_RESERVE.min(limit)
+        } else {
+            plain - HEADER
+        });
+        out.extend_from_slice(&room[HEADER..plain]);
+
         while left > 0 {
             let (frames, wire) = batch(left);
             self.ensure_buf(wire);
