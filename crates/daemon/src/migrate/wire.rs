@@ -404,6 +404,7 @@ impl Msg {
             _ => 0,
         }
     }
+
     /// Short name for logs.
     pub fn name(&self) -> &'static str {
         match self {
