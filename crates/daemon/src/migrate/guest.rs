@@ -727,6 +727,12 @@ impl Guest {
         if let Err(e) = r {
             tracing::warn!(local = self.local, "answering the guest failed: {e}");
         }
+        // The guest was woken onto this CPU (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP): let it run
+        // now rather than after the rest of this turn of the loop (a prefetch to send, a
+        // write to send behind, the checks before the next poll), which waits for the
+        // guest's next call or for the other CPU. Measured on a one-CPU lab node, gzip -9 of
+        // 200 MB: 7.18 s -> 6.96 s (medians of 10 alternating runs).
+        std::thread::yield_now();
     }
 
     fn notification(&mut self) -> Result<(), End> {
