@@ -59,7 +59,7 @@ fn tool(tag: &str, program: &str, args: &[&str], input: &[u8]) {
     let mut images = None;
     let mut misses = Vec::new();
     for attempt in 0..3 {
-        match checkpointed_run(
+        let run = checkpointed_run(
             &scene,
             tag,
             program,
@@ -68,7 +68,12 @@ fn tool(tag: &str, program: &str, args: &[&str], input: &[u8]) {
             &output,
             pace,
             attempt,
-        ) {
+        );
+        assert!(
+            fs::read(&output).unwrap() == reference,
+            "{program}: the original's output changed by being checkpointed"
+        );
+        match run {
             Ok(taken) => {
                 images = Some(taken);
                 break;
@@ -78,10 +83,6 @@ fn tool(tag: &str, program: &str, args: &[&str], input: &[u8]) {
                 pace = pace.min(ticks.max(4));
             }
         }
-        assert!(
-            fs::read(&output).unwrap() == reference,
-            "{program}: the original's output changed by being checkpointed"
-        );
     }
     let images = images.unwrap_or_else(|| {
         panic!(
@@ -89,10 +90,6 @@ fn tool(tag: &str, program: &str, args: &[&str], input: &[u8]) {
             misses.join("; ")
         )
     });
-    assert!(
-        fs::read(&output).unwrap() == reference,
-        "{program}: the original's output changed by being checkpointed"
-    );
 
     for Image {
         path: image,
