@@ -162,6 +162,16 @@ pub enum Msg {
 /// Byte fields shorter than this travel in the header (a copy costs less than a part).
 const BULK_MIN: usize = 4096;
 
+/// The slot (1 + index) of the longest of byte fields of these lengths, if it is worth
+/// sending apart; else 0.
+fn largest(lens: impl IntoIterator<Item = usize>) -> Slot {
+    lens.into_iter()
+        .enumerate()
+        .max_by_key(|&(_, n)| n)
+        .filter(|&(i, n)| n >= BULK_MIN && i < usize::from(Slot::MAX))
+        .map_or(0, |(i, _)| i as Slot + 1)
+}
+
 /// The postcard encoding of `m`.
 fn header(m: &Msg) -> Vec<u8> {
     // Plain data (no maps with non-string keys, no failing Serialize impls): cannot fail.
@@ -391,16 +401,10 @@ impl Msg {
 
     /// The slot of the largest byte field worth sending apart (none for small ones).
     fn bulk_slot(&self) -> Slot {
-        let largest = |lens: &mut dyn Iterator<Item = usize>| {
-            lens.enumerate()
-                .max_by_key(|&(_, n)| n)
-                .filter(|&(i, n)| n >= BULK_MIN && i < usize::from(Slot::MAX))
-                .map_or(0, |(i, _)| i as Slot + 1)
-        };
         match self {
-            Msg::Pages { data, .. } | Msg::Image(data) => largest(&mut std::iter::once(data.len())),
-            Msg::Syscall { call, .. } => largest(&mut call.regions.iter().map(|r| r.data.len())),
-            Msg::Result { outcome, .. } => largest(&mut outcome.out.iter().map(Vec::len)),
+            Msg::Pages { data, .. } | Msg::Image(data) => largest([data.len()]),
+            Msg::Syscall { call, .. } => largest(call.regions.iter().map(|r| r.data.len())),
+            Msg::Result { outcome, .. } => largest(outcome.out.iter().map(Vec::len)),
             _ => 0,
         }
     }
